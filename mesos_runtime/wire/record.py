@@ -152,7 +152,9 @@ def _decode_bytes(value: Any, path: str) -> bytes:
     if not isinstance(value, str):
         raise WireError(f"field '{path}' must be a base64 string")
     try:
-        return base64.b64decode(value + "=" * (-len(value) % 4), altchars=_altchars(value))
+        return base64.b64decode(
+            value + "=" * (-len(value) % 4), altchars=_altchars(value), validate=True
+        )
     except (binascii.Error, ValueError):
         raise WireError(f"field '{path}' is not valid base64") from None
 
