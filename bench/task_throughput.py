@@ -1,0 +1,236 @@
+"""Task throughput on one real agent: N trivial tasks (`true`, cpus 0.01, mem 8) launched
+by a framework on the scheduler library as offers allow, from submit until every
+TASK_FINISHED is acknowledged.
+
+    .venv/bin/python -m bench.task_throughput [--tasks 1000] [--profile DIR] [--json]
+
+`--profile DIR` runs the master and the agent under cProfile and prints where their time
+went (the profiles stay in DIR/<daemon>.prof for `python -m pstats`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mesos_runtime.cli import localcluster
+from mesos_runtime.scheduler import Framework, SchedulerClient, command_task, run, task_resources
+from mesos_runtime.wire.mesos import FrameworkInfo, Offer, TaskState, TaskStatus
+from mesos_runtime.wire.resources import Resources
+from mesos_runtime.wire.scheduler import Subscribed
+
+TASK_CPUS = 0.01
+TASK_MEM = 8.0
+
+
+class Throughput(Framework):
+    """Launches every pending task that fits each offer; acknowledges updates itself so the
+    finish time is taken when the TASK_FINISHED acknowledgement has been accepted."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.pending: deque[str] = deque(f"bench-{i:05d}" for i in range(count))
+        self.count = count
+        self.launched_at: dict[str, float] = {}
+        self.finished_at: dict[str, float] = {}
+        self.failed: dict[str, str] = {}
+        self.first_launch = 0.0
+        self.offers_seen = 0
+        self._acks: set[asyncio.Task[None]] = set()
+
+    async def subscribed(self, client: SchedulerClient, subscribed: Subscribed) -> None:
+        pass
+
+    async def offers(self, client: SchedulerClient, offers: list[Offer]) -> None:
+        self.offers_seen += len(offers)
+        for offer in offers:
+            need = task_resources(offer, cpus=TASK_CPUS, mem=TASK_MEM)
+            available = Resources.from_wire(offer.resources)
+            tasks = []
+            while self.pending and available.contains(need):
+                available = available - need
+                tasks.append(
+                    command_task(offer, "true", task_id=self.pending.popleft(), resources=need)
+                )
+            if not tasks:
+                await client.decline([offer.id], 0.2 if self.pending else 60)
+                continue
+            now = time.perf_counter()
+            self.first_launch = self.first_launch or now
+            for task in tasks:
+                self.launched_at[task.task_id.value] = now
+            await client.launch([offer.id], tasks, filters=0.0)
+
+    async def update(self, client: SchedulerClient, status: TaskStatus) -> None:
+        if status.uuid is None:
+            return
+        ack = asyncio.create_task(self._acknowledge(client, status))
+        self._acks.add(ack)
+        ack.add_done_callback(self._acks.discard)
+
+    async def _acknowledge(self, client: SchedulerClient, status: TaskStatus) -> None:
+        await client.acknowledge(status)
+        task_id = status.task_id.value
+        if not status.state.is_terminal:
+            return
+        if status.state is TaskState.TASK_FINISHED:
+            self.finished_at[task_id] = time.perf_counter()
+        else:
+            self.failed[task_id] = f"{status.state.value}: {status.message or ''}"
+        if len(self.finished_at) + len(self.failed) >= self.count:
+            self.stop()
+
+
+async def measure(master: str, count: int, timeout: float) -> dict[str, Any]:
+    framework = Throughput(count)
+    info = FrameworkInfo(user="root", name="bench-task-throughput")
+    async with SchedulerClient(master, info) as client:
+        submitted = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                await run(client, framework, auto_acknowledge=False)
+        except TimeoutError:
+            pass
+        done = time.perf_counter()
+        if client.framework_id is not None:
+            await client.teardown()
+    latencies = sorted(
+        framework.finished_at[t] - framework.launched_at[t] for t in framework.finished_at
+    )
+    finished = len(framework.finished_at)
+    wall = (max(framework.finished_at.values()) if finished else done) - submitted
+    return {
+        "tasks": count,
+        "finished": finished,
+        "failed": len(framework.failed),
+        "failures": dict(list(framework.failed.items())[:5]),
+        "timed_out": finished + len(framework.failed) < count,
+        "wall_seconds": round(wall, 3),
+        "tasks_per_second": round(finished / wall, 1) if wall > 0 else 0.0,
+        "latency_p50_ms": round(_percentile(latencies, 50) * 1000, 1),
+        "latency_p99_ms": round(_percentile(latencies, 99) * 1000, 1),
+        "offers": framework.offers_seen,
+    }
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model or platform.processor(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _percentile(values: Sequence[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
+
+
+def _profile_summary(path: Path, top: int = 25) -> str:
+    if not path.exists():
+        return f"(no profile at {path}: the daemon did not exit cleanly)"
+    stats = pstats.Stats(str(path))
+    lines: list[str] = []
+    total = stats.total_tt  # type: ignore[attr-defined]
+    rows = []
+    for (filename, line, func), (_cc, _nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        rows.append((ct, tt, f"{_short(filename)}:{line}({func})"))
+    lines.append(f"total {total:.2f}s CPU in profiled code; by cumulative time:")
+    for ct, tt, where in sorted(rows, reverse=True)[:top]:
+        lines.append(f"  {ct:8.3f}s cum {tt:8.3f}s self  {where}")
+    by_module: dict[str, float] = {}
+    for (filename, _line, _func), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        by_module[_short(filename)] = by_module.get(_short(filename), 0.0) + tt
+    lines.append("self time by module:")
+    for module, tt in sorted(by_module.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {tt:8.3f}s  {module}")
+    return "\n".join(lines)
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", "mesos_runtime/", "lib/python3"):
+        if marker in filename:
+            head = "mesos_runtime/" if marker == "mesos_runtime/" else ""
+            return head + filename.split(marker, 1)[1]
+    return filename
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--agent-resources", default="cpus:4;mem:4096;disk:1024")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--profile", type=Path, help="profile the daemons into this directory")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args(argv)
+
+    def interpreter(kind: str, work_dir: Path) -> list[str]:
+        if args.profile is None:
+            return [sys.executable]
+        return [sys.executable, "-m", "cProfile", "-o", str(args.profile / f"{kind}.prof")]
+
+    if args.profile:
+        args.profile = args.profile.absolute()
+        args.profile.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
+        port = localcluster._any_free_port(set())
+        state = localcluster.start_cluster(
+            Path(tmp),
+            agents=1,
+            port=port,
+            agent_resources=args.agent_resources,
+            interpreter=interpreter,
+        )
+        try:
+            result = asyncio.run(measure(state.master.address, args.tasks, args.timeout))
+        finally:
+            localcluster.stop_cluster(state, grace=30)
+    result["machine"] = machine()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        m = result["machine"]
+        print(
+            f"{result['finished']}/{result['tasks']} tasks finished and acknowledged in "
+            f"{result['wall_seconds']}s: {result['tasks_per_second']} tasks/s"
+        )
+        print(
+            f"launch -> TASK_FINISHED acknowledged: p50 {result['latency_p50_ms']} ms, "
+            f"p99 {result['latency_p99_ms']} ms ({result['offers']} offers)"
+        )
+        if result["failed"]:
+            print(f"{result['failed']} tasks failed, e.g. {result['failures']}")
+        print(f"machine: {m['nproc']} x {m['cpu']}, Python {m['python']}, {m['platform']}")
+    if args.profile:
+        for kind in ("master", "agent"):
+            print(f"\n== {kind} profile ({args.profile / (kind + '.prof')})")
+            print(_profile_summary(args.profile / f"{kind}.prof"))
+    return 1 if result["timed_out"] or result["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

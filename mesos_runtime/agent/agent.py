@@ -1,0 +1,909 @@
+"""The agent: what it runs (frameworks, executors, tasks) and how it reacts to the master,
+to its executors and to its own restart.
+
+Master events come in through `handle_event` (from master_link.py), executor calls through
+the executor API, task states from the executors' runtimes; every task state goes to the
+status update manager. Everything needed to carry on after a restart is checkpointed under
+`meta/`; `recover()` rebuilds the agent from it and either re-attaches to the running
+tasks (`--recover=reconnect`) or kills them (`--recover=cleanup`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from mesos_runtime.wire.agent_channel import (
+    AgentCall,
+    AgentCallType,
+    AgentEvent,
+    AgentEventType,
+    AgentSubscribe,
+    AgentUpdate,
+    ExecutorExited,
+    Registered,
+    RunTask,
+    RunTaskGroup,
+)
+from mesos_runtime.wire.mesos import (
+    AgentID,
+    AgentInfo,
+    CommandInfo,
+    ExecutorID,
+    ExecutorInfo,
+    ExecutorType,
+    FrameworkCapabilityType,
+    FrameworkID,
+    FrameworkInfo,
+    MasterInfo,
+    Resource,
+    StatusReason,
+    StatusSource,
+    TaskID,
+    TaskInfo,
+    TaskState,
+    TaskStatus,
+    new_id,
+    now,
+)
+from mesos_runtime.wire.resources import Resources
+
+from . import checkpoint
+from .command_executor import BuiltinContext, CommandExecutor
+from .containerizer import Containerizer
+from .custom_executor import CustomExecutor
+from .default_executor import DefaultExecutor
+from .environment import inherited_environment, task_environment
+from .fetcher import Fetcher
+from .flags import AgentFlags
+from .isolation import IsolationState, create_isolator
+from .paths import Layout, link_latest
+from .state import (
+    MAX_COMPLETED_FRAMEWORKS,
+    AgentTask,
+    Executor,
+    ExecutorKind,
+    ExecutorPhase,
+    Framework,
+)
+from .status_updates import StatusUpdateManager
+from .task_runner import RunnerCheckpoint
+
+log = logging.getLogger("mesos_runtime.agent")
+
+
+class Agent:
+    """The agent's state and behaviour, independent of HTTP."""
+
+    def __init__(self, flags: AgentFlags, info: AgentInfo, *, send_call: Any = None) -> None:
+        self.flags = flags
+        self.info = info  # `id` set once registered
+        self.layout = Layout(Path(flags.work_dir))
+        self.containerizer = Containerizer(create_isolator(flags.isolation, flags.cgroups_root))
+        self.fetcher = Fetcher(
+            Path(flags.fetcher_cache_dir or (Path(flags.work_dir) / "fetcher-cache")),
+            int(flags.fetcher_cache_size),
+        )
+        self.status_updates = StatusUpdateManager(
+            self._forward_update,
+            retry_interval=float(flags.status_update_retry_interval),
+            max_retry_interval=60.0,
+        )
+        self.send_call = send_call  # async (AgentCall) -> None, set by the master link
+        self.frameworks: dict[str, Framework] = {}
+        self.completed_frameworks: deque[Framework] = deque(maxlen=MAX_COMPLETED_FRAMEWORKS)
+        self.master_info: MasterInfo | None = None
+        self.registered = False
+        self.checkpointed_resources: list[Resource] = []
+        self.start_time = time.time()
+        self.recovered_tasks = 0
+        self.metrics: dict[str, float] = {
+            "slave/tasks_finished": 0,
+            "slave/tasks_failed": 0,
+            "slave/tasks_killed": 0,
+            "slave/tasks_lost": 0,
+            "slave/tasks_gone": 0,
+            "slave/executors_terminated": 0,
+            "slave/valid_status_updates": 0,
+            "slave/invalid_status_updates": 0,
+            "slave/valid_framework_messages": 0,
+            "slave/invalid_framework_messages": 0,
+            "slave/recovery_errors": 0,
+        }
+        self.stopped = asyncio.Event()
+        self._base_env = inherited_environment()
+        self._checkpointed_frameworks: set[str] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self.ctx = BuiltinContext(
+            host=self,
+            containerizer=self.containerizer,
+            fetcher=self.fetcher,
+            agent_id=lambda: self.agent_id_value,
+            kill_grace=float(flags.executor_shutdown_grace_period),
+            environment=self._environment,
+        )
+
+    # --- identity -------------------------------------------------------------------
+
+    @property
+    def agent_id(self) -> AgentID | None:
+        return self.info.id
+
+    @property
+    def agent_id_value(self) -> str:
+        return self.info.id.value if self.info.id else ""
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.flags.advertise_ip or self.flags.ip or '127.0.0.1'}:{self.flags.port}"
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- master link callbacks ------------------------------------------------------
+
+    def subscribe_payload(self) -> AgentSubscribe:
+        """What the agent tells a master when it (re-)registers."""
+        frameworks, executors, tasks = [], [], []
+        aid = self.agent_id or AgentID(value="")
+        for framework in self.frameworks.values():
+            frameworks.append(framework.info)
+            for executor in framework.executors.values():
+                if executor.kind is not ExecutorKind.COMMAND:
+                    executors.append(executor.info)
+                for task in [*executor.live_tasks(), *executor.terminated.values()]:
+                    pending = self.status_updates.pending(framework.id, task.id)
+                    tasks.append(task.to_task(aid, pending))
+        return AgentSubscribe(
+            agent_info=self.info,
+            version=1,
+            runtime_version=_runtime_version(),
+            frameworks=frameworks,
+            executors=executors,
+            tasks=tasks,
+            checkpointed_resources=self.checkpointed_resources,
+        )
+
+    def on_registered(self, registered: Registered) -> None:
+        if self.info.id is None or self.info.id != registered.agent_id:
+            if self.info.id is not None:
+                log.warning(
+                    "master assigned a new agent id %s (was %s)",
+                    registered.agent_id.value,
+                    self.info.id.value,
+                )
+            self.info = self.info.replace(id=registered.agent_id)
+            self._checkpoint_agent()
+        self.master_info = registered.master_info
+        self.registered = True
+        self.status_updates.resume()
+        log.info(
+            "registered with master %s as agent %s",
+            _master_name(registered.master_info),
+            registered.agent_id.value,
+        )
+
+    def on_disconnected(self) -> None:
+        if self.registered:
+            log.warning("lost the master; updates are held until re-registration")
+        self.registered = False
+        self.status_updates.pause()
+
+    async def _forward_update(self, framework_id: FrameworkID, status: TaskStatus) -> None:
+        if self.send_call is None or self.agent_id is None:
+            return
+        await self.send_call(
+            AgentCall(
+                type=AgentCallType.UPDATE,
+                agent_id=self.agent_id,
+                update=AgentUpdate(framework_id=framework_id, status=status),
+            )
+        )
+
+    def _call(self, call: AgentCall) -> None:
+        if self.send_call is not None:
+            self._spawn(self.send_call(call))
+
+    def handle_event(self, event: AgentEvent) -> None:
+        kind = event.type
+        if kind is AgentEventType.RUN_TASK and event.run_task:
+            self.run_task(event.run_task)
+        elif kind is AgentEventType.RUN_TASK_GROUP and event.run_task_group:
+            self.run_task_group(event.run_task_group)
+        elif kind is AgentEventType.KILL_TASK and event.kill_task:
+            k = event.kill_task
+            grace = (
+                k.kill_policy.grace_period.seconds
+                if k.kill_policy and k.kill_policy.grace_period
+                else None
+            )
+            self.kill_task(k.framework_id, k.task_id.value, grace)
+        elif kind is AgentEventType.ACKNOWLEDGE and event.acknowledge:
+            a = event.acknowledge
+            self.acknowledge(a.framework_id, a.task_id.value, a.uuid)
+        elif kind is AgentEventType.SHUTDOWN_EXECUTOR and event.shutdown_executor:
+            s = event.shutdown_executor
+            executor = self._executor(s.framework_id, s.executor_id.value)
+            if executor is not None and executor.runtime is not None:
+                executor.runtime.shutdown()
+        elif kind is AgentEventType.SHUTDOWN_FRAMEWORK and event.shutdown_framework:
+            self.shutdown_framework(event.shutdown_framework.framework_id)
+        elif kind is AgentEventType.MESSAGE and event.message:
+            m = event.message
+            executor = self._executor(m.framework_id, m.executor_id.value)
+            if executor is None or executor.runtime is None:
+                self.metrics["slave/invalid_framework_messages"] += 1
+                log.warning("dropping a message for unknown executor %s", m.executor_id.value)
+            else:
+                self.metrics["slave/valid_framework_messages"] += 1
+                executor.runtime.framework_message(m.data)
+        elif kind is AgentEventType.CHECKPOINT_RESOURCES and event.checkpoint_resources:
+            self.checkpointed_resources = list(event.checkpoint_resources.resources)
+            checkpoint.write_json(
+                self.layout.resources_file, [r.to_json() for r in self.checkpointed_resources]
+            )
+        elif kind is AgentEventType.UPDATE_FRAMEWORK and event.update_framework:
+            info = event.update_framework.framework_info
+            framework = self.frameworks.get(info.id.value) if info.id else None
+            if framework is not None:
+                framework.info = info
+                self._checkpoint_framework(framework, force=True)
+        elif kind is AgentEventType.SHUTDOWN:
+            message = event.shutdown.message if event.shutdown else None
+            log.warning("the master asked this agent to shut down: %s", message or "")
+            self._spawn(self.shutdown_everything(exit_after=True))
+
+    # --- frameworks and executors -----------------------------------------------------
+
+    def _framework(self, info: FrameworkInfo) -> Framework:
+        assert info.id is not None
+        framework = self.frameworks.get(info.id.value)
+        if framework is None:
+            framework = self.frameworks[info.id.value] = Framework(info)
+        else:
+            framework.info = info
+        self._checkpoint_framework(framework)
+        return framework
+
+    def _executor(self, framework_id: FrameworkID, executor_id: str) -> Executor | None:
+        framework = self.frameworks.get(framework_id.value)
+        return framework.executors.get(executor_id) if framework else None
+
+    def _find_task(
+        self, framework_id: FrameworkID, task_id: str
+    ) -> tuple[Executor, AgentTask] | None:
+        framework = self.frameworks.get(framework_id.value)
+        if framework is None:
+            return None
+        for executor in framework.executors.values():
+            task = executor.task(task_id)
+            if task is not None:
+                return executor, task
+        return None
+
+    def _new_executor(
+        self, framework: Framework, info: ExecutorInfo, kind: ExecutorKind, tasks: list[TaskInfo]
+    ) -> Executor:
+        container_id = new_id()
+        aid = self.agent_id_value
+        directory = self.layout.sandbox(
+            aid, framework.id.value, info.executor_id.value, container_id
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        link_latest(directory)
+        meta = self.layout.run_meta(aid, framework.id.value, info.executor_id.value, container_id)
+        executor = Executor(
+            info=info.replace(framework_id=framework.id),
+            framework_id=framework.id,
+            kind=kind,
+            container_id=container_id,
+            directory=directory,
+            meta=meta,
+        )
+        resources = Resources.from_wire(info.resources)
+        for task in tasks:
+            resources = resources + Resources.from_wire(task.resources)
+        executor.isolation = self.containerizer.prepare(container_id, resources)
+        checkpoint.write_record(meta.parent.parent / "executor.info", executor.info)
+        checkpoint.write_json(
+            meta / "run.json",
+            {
+                "container_id": container_id,
+                "kind": kind.value,
+                "directory": str(directory),
+                "isolation": executor.isolation.to_json(),
+            },
+        )
+        link_latest(meta)
+        framework.executors[info.executor_id.value] = executor
+        return executor
+
+    def _add_task(self, executor: Executor, task: TaskInfo, *, queued: bool) -> AgentTask:
+        entry = AgentTask(task, executor.framework_id, executor.id)
+        task_meta = executor.meta / "tasks" / task.task_id.value
+        checkpoint.write_record(task_meta / "task.info", task)
+        (executor.queued if queued else executor.launched)[entry.id] = entry
+        return entry
+
+    # --- RUN_TASK / RUN_TASK_GROUP ----------------------------------------------------
+
+    def run_task(self, run: RunTask) -> None:
+        framework = self._framework(run.framework_info)
+        task = run.task
+        if self._find_task(framework.id, task.task_id.value) is not None:
+            log.warning("ignoring a second launch of task %s", task.task_id.value)
+            return
+        if task.executor is not None:
+            self._launch_on_custom(framework, task.executor, [task])
+            return
+        if task.command is None:
+            self._reject(framework, task, "Task has neither 'command' nor 'executor'")
+            return
+        info = ExecutorInfo(
+            type=ExecutorType.CUSTOM,
+            executor_id=ExecutorID(value=task.task_id.value),
+            framework_id=framework.id,
+            command=task.command,
+            name=f"Command Executor (Task: {task.task_id.value}) "
+            f"(Command: {_describe_command(task.command)})",
+            source=task.task_id.value,
+            labels=task.labels,
+        )
+        executor = self._new_executor(framework, info, ExecutorKind.COMMAND, [task])
+        runtime = CommandExecutor(self.ctx, executor, framework.info)
+        executor.runtime = runtime
+        self._add_task(executor, task, queued=False)
+        runtime.launch([task])
+
+    def run_task_group(self, run: RunTaskGroup) -> None:
+        framework = self._framework(run.framework_info)
+        tasks = list(run.task_group.tasks)
+        for task in tasks:
+            if self._find_task(framework.id, task.task_id.value) is not None:
+                log.warning("ignoring a task group relaunching task %s", task.task_id.value)
+                return
+        if run.executor.type is ExecutorType.DEFAULT or run.executor.command is None:
+            executor = self._executor(framework.id, run.executor.executor_id.value)
+            if executor is None or executor.phase in (
+                ExecutorPhase.TERMINATING,
+                ExecutorPhase.TERMINATED,
+            ):
+                executor = self._new_executor(framework, run.executor, ExecutorKind.DEFAULT, tasks)
+                executor.runtime = DefaultExecutor(self.ctx, executor, framework.info)
+            else:
+                self._grow_container(executor, tasks)
+            for task in tasks:
+                self._add_task(executor, task, queued=False)
+            assert executor.runtime is not None
+            executor.runtime.launch(tasks)
+            return
+        self._launch_on_custom(framework, run.executor, tasks)
+
+    def _launch_on_custom(
+        self, framework: Framework, info: ExecutorInfo, tasks: list[TaskInfo]
+    ) -> None:
+        executor = self._executor(framework.id, info.executor_id.value)
+        if executor is None or executor.phase in (
+            ExecutorPhase.TERMINATING,
+            ExecutorPhase.TERMINATED,
+        ):
+            executor = self._new_executor(framework, info, ExecutorKind.CUSTOM, tasks)
+            runtime = CustomExecutor(
+                self.ctx,
+                executor,
+                framework.info,
+                agent_endpoint=self.endpoint,
+                registration_timeout=float(self.flags.executor_registration_timeout),
+                on_registration_timeout=self._registration_timed_out,
+            )
+            executor.runtime = runtime
+            for task in tasks:
+                self._add_task(executor, task, queued=True)
+            runtime.start()
+            return
+        self._grow_container(executor, tasks)
+        subscribed = executor.phase is ExecutorPhase.RUNNING
+        for task in tasks:
+            self._add_task(executor, task, queued=not subscribed)
+        if subscribed:
+            assert executor.runtime is not None
+            executor.runtime.launch(tasks)
+
+    def _grow_container(self, executor: Executor, tasks: list[TaskInfo]) -> None:
+        if executor.isolation is None:
+            return
+        total = executor.resources()
+        for task in tasks:
+            total = total + Resources.from_wire(task.resources)
+        executor.isolation = self.containerizer.update(executor.isolation, total)
+
+    def _reject(self, framework: Framework, task: TaskInfo, message: str) -> None:
+        self.status_updates.update(
+            framework.id,
+            TaskStatus(
+                task_id=task.task_id,
+                state=TaskState.TASK_FAILED,
+                message=message,
+                reason=StatusReason.REASON_TASK_INVALID,
+                source=StatusSource.SOURCE_AGENT,
+                agent_id=self.agent_id,
+                timestamp=now(),
+            ),
+            None,
+        )
+
+    # --- the executor API side ----------------------------------------------------------
+
+    def executor_subscribed(self, executor: Executor) -> None:
+        """A custom executor subscribed: hand it every queued task."""
+        queued = list(executor.queued.values())
+        executor.queued.clear()
+        for task in queued:
+            executor.launched[task.id] = task
+        if queued and executor.runtime is not None:
+            by_group = executor.info.type is ExecutorType.DEFAULT
+            if by_group:
+                executor.runtime.launch([t.info for t in queued])
+            else:
+                for task in queued:
+                    executor.runtime.launch([task.info])
+
+    def _registration_timed_out(self, executor: Executor) -> None:
+        for task in list(executor.queued.values()):
+            self.task_status(
+                executor,
+                TaskStatus(
+                    task_id=task.info.task_id,
+                    state=TaskState.TASK_FAILED,
+                    message="Executor did not register within "
+                    f"{self.flags.executor_registration_timeout}",
+                    reason=StatusReason.REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+                    source=StatusSource.SOURCE_AGENT,
+                ),
+            )
+
+    # --- ExecutorHost: statuses and executor ends ---------------------------------------
+
+    def task_status(self, executor: Executor, status: TaskStatus) -> None:
+        """A task's new state from its executor (or the agent on its behalf)."""
+        task = executor.task(status.task_id.value)
+        if task is None:
+            self.metrics["slave/invalid_status_updates"] += 1
+            log.warning("dropping an update for unknown task %s", status.task_id.value)
+            return
+        if task.state.is_terminal:
+            self.metrics["slave/invalid_status_updates"] += 1
+            return  # Mesos ignores updates after a terminal one
+        if status.uuid is not None and any(s.uuid == status.uuid for s in task.statuses):
+            return  # an executor re-sending an update (e.g. after re-subscribing)
+        self.metrics["slave/valid_status_updates"] += 1
+        status = status.replace(
+            agent_id=self.agent_id,
+            executor_id=status.executor_id
+            or (executor.info.executor_id if executor.kind is not ExecutorKind.COMMAND else None)
+            or executor.info.executor_id,
+            source=status.source or StatusSource.SOURCE_EXECUTOR,
+            timestamp=status.timestamp or now(),
+        )
+        task.record_status(status)
+        if status.state.is_terminal:
+            executor.queued.pop(task.id, None)
+            executor.launched.pop(task.id, None)
+            executor.terminated[task.id] = task
+            self._count_terminal(status.state)
+        log_path = executor.meta / "tasks" / task.id / "task.updates"
+        self.status_updates.update(executor.framework_id, status, log_path)
+
+    def _count_terminal(self, state: TaskState) -> None:
+        key = {
+            TaskState.TASK_FINISHED: "slave/tasks_finished",
+            TaskState.TASK_FAILED: "slave/tasks_failed",
+            TaskState.TASK_KILLED: "slave/tasks_killed",
+            TaskState.TASK_LOST: "slave/tasks_lost",
+            TaskState.TASK_GONE: "slave/tasks_gone",
+        }.get(state)
+        if key:
+            self.metrics[key] += 1
+
+    def executor_launch_failed(self, executor: Executor, message: str) -> None:
+        for task in executor.live_tasks():
+            self.task_status(
+                executor,
+                TaskStatus(
+                    task_id=task.info.task_id,
+                    state=TaskState.TASK_FAILED,
+                    message=message,
+                    reason=StatusReason.REASON_CONTAINER_LAUNCH_FAILED,
+                    source=StatusSource.SOURCE_AGENT,
+                ),
+            )
+        self._spawn(self._destroy_and_terminate(executor))
+
+    async def _destroy_and_terminate(self, executor: Executor) -> None:
+        if executor.isolation is not None:
+            await self.containerizer.destroy(executor.isolation)
+        self.executor_terminated(executor, None)
+
+    def executor_terminated(self, executor: Executor, exit_status: int | None) -> None:
+        executor.phase = ExecutorPhase.TERMINATED
+        self.metrics["slave/executors_terminated"] += 1
+        for task in executor.live_tasks():
+            self.task_status(
+                executor,
+                TaskStatus(
+                    task_id=task.info.task_id,
+                    state=TaskState.TASK_FAILED,
+                    message="Executor terminated"
+                    + (f" with status {exit_status}" if exit_status is not None else ""),
+                    reason=StatusReason.REASON_EXECUTOR_TERMINATED,
+                    source=StatusSource.SOURCE_AGENT,
+                ),
+            )
+        if executor.kind is not ExecutorKind.COMMAND:
+            # command executors live inside the agent: their tasks' states say it all
+            self._call(
+                AgentCall(
+                    type=AgentCallType.EXECUTOR_EXITED,
+                    agent_id=self.agent_id,
+                    executor_exited=ExecutorExited(
+                        framework_id=executor.framework_id,
+                        executor_id=executor.info.executor_id,
+                        status=exit_status if exit_status is not None else 0,
+                    ),
+                )
+            )
+        self._maybe_complete(executor)
+
+    # --- acknowledgements ---------------------------------------------------------------
+
+    def acknowledge(self, framework_id: FrameworkID, task_id: str, uuid: bytes) -> None:
+        acked = self.status_updates.acknowledge(framework_id, task_id, uuid)
+        if acked is None:
+            return
+        found = self._find_task(framework_id, task_id)
+        if found is None:
+            return
+        executor, task = found
+        if executor.kind is ExecutorKind.CUSTOM and executor.runtime is not None:
+            executor.runtime.acknowledged(task_id, uuid)
+        if acked.state.is_terminal and not self.status_updates.has_stream(framework_id, task_id):
+            executor.terminated.pop(task_id, None)
+            executor.completed.append(task)
+            self._maybe_complete(executor)
+
+    def _maybe_complete(self, executor: Executor) -> None:
+        if executor.phase is not ExecutorPhase.TERMINATED or not executor.is_idle():
+            return
+        framework = self.frameworks.get(executor.framework_id.value)
+        if framework is None:
+            return
+        if framework.executors.get(executor.id) is executor:
+            del framework.executors[executor.id]
+            framework.completed_executors.append(executor)
+        executor.runtime = None
+        # the sandbox stays for operators to read; the checkpoint has served its purpose
+        shutil.rmtree(executor.meta.parent.parent, ignore_errors=True)
+        if not framework.executors:
+            del self.frameworks[framework.id.value]
+            self.completed_frameworks.append(framework)
+            self._checkpointed_frameworks.discard(framework.id.value)
+            shutil.rmtree(
+                self.layout.framework_meta(self.agent_id_value, framework.id.value),
+                ignore_errors=True,
+            )
+
+    # --- kills and shutdowns --------------------------------------------------------------
+
+    def kill_task(self, framework_id: FrameworkID, task_id: str, grace: float | None) -> None:
+        found = self._find_task(framework_id, task_id)
+        if found is None:
+            framework = self.frameworks.get(framework_id.value)
+            partition_aware = framework is not None and framework.info.has_capability(
+                FrameworkCapabilityType.PARTITION_AWARE
+            )
+            self.status_updates.update(
+                framework_id,
+                TaskStatus(
+                    task_id=TaskID(value=task_id),
+                    state=TaskState.TASK_GONE if partition_aware else TaskState.TASK_LOST,
+                    message="Task is unknown to the agent",
+                    reason=StatusReason.REASON_TASK_UNKNOWN,
+                    source=StatusSource.SOURCE_AGENT,
+                    agent_id=self.agent_id,
+                    timestamp=now(),
+                ),
+                None,
+            )
+            return
+        executor, task = found
+        if task.state.is_terminal:
+            return
+        if task.id in executor.queued:
+            self.task_status(
+                executor,
+                TaskStatus(
+                    task_id=task.info.task_id,
+                    state=TaskState.TASK_KILLED,
+                    message="Task killed before its executor registered",
+                    reason=StatusReason.REASON_TASK_KILLED_DURING_LAUNCH,
+                    source=StatusSource.SOURCE_AGENT,
+                ),
+            )
+            if not executor.live_tasks() and executor.runtime is not None:
+                executor.runtime.shutdown()
+            return
+        if executor.runtime is not None:
+            executor.runtime.kill_task(task_id, grace)
+
+    def shutdown_framework(self, framework_id: FrameworkID) -> None:
+        framework = self.frameworks.get(framework_id.value)
+        if framework is None:
+            return
+        # the framework is gone from the master: its updates can never be acknowledged
+        self.status_updates.forget_framework(framework_id)
+        for executor in list(framework.executors.values()):
+            for task in [*executor.terminated.values()]:
+                executor.terminated.pop(task.id, None)
+                executor.completed.append(task)
+            if executor.runtime is not None:
+                executor.runtime.shutdown()
+            if executor.phase is ExecutorPhase.TERMINATED:
+                self._maybe_complete(executor)
+
+    async def shutdown_everything(self, *, exit_after: bool = False) -> None:
+        """Kill every executor (the master removed this agent, or cleanup recovery)."""
+        for framework in list(self.frameworks.values()):
+            for executor in list(framework.executors.values()):
+                if executor.runtime is not None:
+                    executor.runtime.shutdown()
+        deadline = time.monotonic() + float(self.flags.executor_shutdown_grace_period) + 10
+        while time.monotonic() < deadline and any(
+            e.phase is not ExecutorPhase.TERMINATED
+            for f in self.frameworks.values()
+            for e in f.executors.values()
+        ):
+            await asyncio.sleep(0.05)
+        if exit_after:
+            shutil.rmtree(self.layout.meta, ignore_errors=True)
+            self.stopped.set()
+
+    def detach(self) -> None:
+        """Stop watching everything; the tasks keep running for the next agent to recover."""
+        for framework in self.frameworks.values():
+            for executor in framework.executors.values():
+                runtime = executor.runtime
+                if runtime is not None and hasattr(runtime, "detach"):
+                    runtime.detach()
+        self.status_updates.close()
+        for task in self._background:
+            task.cancel()
+
+    # --- environment ------------------------------------------------------------------
+
+    def _environment(
+        self, executor: Executor, task: TaskInfo | None, sandbox: Path
+    ) -> dict[str, str]:
+        return task_environment(
+            self._base_env,
+            sandbox=str(sandbox),
+            agent_id=self.agent_id_value,
+            framework_id=executor.framework_id.value,
+            executor_id=executor.id,
+            task_id=task.task_id.value if task is not None else None,
+            hostname=self.info.hostname,
+            resources=task.resources if task is not None else executor.info.resources,
+            command=task.command if task is not None else executor.info.command,
+        )
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    def _checkpoint_agent(self) -> None:
+        assert self.info.id is not None
+        checkpoint.write_text(self.layout.boot_id_file, checkpoint.boot_id())
+        checkpoint.write_record(
+            self.layout.agent_meta(self.info.id.value) / "slave.info", self.info
+        )
+        latest = self.layout.latest_agent
+        tmp = latest.with_name(".latest.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        tmp.symlink_to(self.info.id.value)
+        tmp.replace(latest)
+
+    def _checkpoint_framework(self, framework: Framework, *, force: bool = False) -> None:
+        if framework.id.value in self._checkpointed_frameworks and not force:
+            return
+        path = self.layout.framework_meta(self.agent_id_value, framework.id.value)
+        checkpoint.write_record(path / "framework.info", framework.info)
+        self._checkpointed_frameworks.add(framework.id.value)
+
+    # --- recovery -------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Rebuild from `meta/`: re-attach to (reconnect) or kill (cleanup) what still runs."""
+        latest = self.layout.latest_agent
+        if not latest.exists():
+            return
+        agent_id = os.readlink(latest) if latest.is_symlink() else latest.read_text().strip()
+        info = checkpoint.read_record(self.layout.agent_meta(agent_id) / "slave.info", AgentInfo)
+        if info is None:
+            return
+        saved_boot = (
+            self.layout.boot_id_file.read_text().strip()
+            if self.layout.boot_id_file.exists()
+            else ""
+        )
+        if saved_boot and saved_boot != checkpoint.boot_id():
+            log.warning("the host rebooted since the last run: starting afresh")
+            shutil.rmtree(self.layout.meta, ignore_errors=True)
+            return
+        # keep the id: the master knows this agent and its tasks by it
+        self.info = self.info.replace(id=info.id)
+        self._checkpoint_agent()
+        resources = checkpoint.read_json(self.layout.resources_file)
+        if isinstance(resources, list):
+            self.checkpointed_resources = [Resource.from_json(r) for r in resources]
+        cleanup = self.flags.recover == "cleanup"
+        frameworks_dir = self.layout.agent_meta(agent_id) / "frameworks"
+        for fw_dir in sorted(frameworks_dir.glob("*")):
+            try:
+                self._recover_framework(fw_dir, cleanup)
+            except Exception:
+                self.metrics["slave/recovery_errors"] += 1
+                log.exception("could not recover framework checkpoint %s", fw_dir)
+        log.info(
+            "recovered %d tasks of %d frameworks (%s)",
+            self.recovered_tasks,
+            len(self.frameworks),
+            self.flags.recover,
+        )
+
+    def _recover_framework(self, fw_dir: Path, cleanup: bool) -> None:
+        info = checkpoint.read_record(fw_dir / "framework.info", FrameworkInfo)
+        if info is None or info.id is None:
+            shutil.rmtree(fw_dir, ignore_errors=True)
+            return
+        framework = Framework(info)
+        self.frameworks[info.id.value] = framework
+        self._checkpointed_frameworks.add(info.id.value)
+        for ex_dir in sorted((fw_dir / "executors").glob("*")):
+            executor_info = checkpoint.read_record(ex_dir / "executor.info", ExecutorInfo)
+            run = ex_dir / "runs" / "latest"
+            run_info = checkpoint.read_json(run / "run.json")
+            if executor_info is None or not isinstance(run_info, dict):
+                shutil.rmtree(ex_dir, ignore_errors=True)
+                continue
+            self._recover_executor(framework, executor_info, run.resolve(), run_info, cleanup)
+        if not framework.executors:
+            del self.frameworks[info.id.value]
+            self._checkpointed_frameworks.discard(info.id.value)
+            shutil.rmtree(fw_dir, ignore_errors=True)
+
+    def _recover_executor(
+        self,
+        framework: Framework,
+        info: ExecutorInfo,
+        meta: Path,
+        run_info: dict[str, Any],
+        cleanup: bool,
+    ) -> None:
+        kind = ExecutorKind(run_info["kind"])
+        isolation = IsolationState.from_json(run_info["isolation"])
+        executor = Executor(
+            info=info,
+            framework_id=framework.id,
+            kind=kind,
+            container_id=run_info["container_id"],
+            directory=Path(run_info["directory"]),
+            meta=meta,
+            isolation=isolation,
+            phase=ExecutorPhase.RUNNING,
+        )
+        framework.executors[executor.id] = executor
+        # tasks and their update streams
+        recovered: list[tuple[AgentTask, RunnerCheckpoint | None]] = []
+        for task_dir in sorted((meta / "tasks").glob("*")):
+            task_info = checkpoint.read_record(task_dir / "task.info", TaskInfo)
+            if task_info is None:
+                continue
+            task = AgentTask(task_info, framework.id, executor.id)
+            updates = self.status_updates.recover(framework.id, task.id, task_dir / "task.updates")
+            for update in updates:
+                task.record_status(update)
+            pending = self.status_updates.has_stream(framework.id, task.id)
+            if task.state.is_terminal:
+                if pending:
+                    executor.terminated[task.id] = task
+                else:
+                    executor.completed.append(task)
+                continue
+            executor.launched[task.id] = task
+            recovered.append(
+                (task, checkpoint.read_record(task_dir / "runner.json", RunnerCheckpoint))
+            )
+            self.recovered_tasks += 1
+        if kind is ExecutorKind.CUSTOM:
+            runtime = CustomExecutor(
+                self.ctx,
+                executor,
+                framework.info,
+                agent_endpoint=self.endpoint,
+                registration_timeout=float(self.flags.executor_reregistration_timeout),
+                on_registration_timeout=self._registration_timed_out,
+            )
+            executor.runtime = runtime
+            if not runtime.recover():
+                executor.phase = ExecutorPhase.TERMINATED
+                self._spawn(self._destroy_and_terminate(executor))
+            elif cleanup:
+                runtime.shutdown()
+            return
+        builtin: CommandExecutor = (
+            CommandExecutor(self.ctx, executor, framework.info)
+            if kind is ExecutorKind.COMMAND
+            else DefaultExecutor(self.ctx, executor, framework.info)
+        )
+        executor.runtime = builtin
+        if not recovered:
+            executor.phase = ExecutorPhase.TERMINATED
+            self._spawn(self._destroy_and_terminate(executor))
+            return
+        for task, ckpt in recovered:
+            builtin.recover(task.info, ckpt or RunnerCheckpoint(), task.state)
+        if cleanup:
+            for task, _ in recovered:
+                runner = builtin.runners.get(task.id)
+                if runner is not None:
+                    runner.kill(0, "cleanup")
+
+    # --- reporting ------------------------------------------------------------------------
+
+    def total_resources(self) -> Resources:
+        return Resources.from_wire(self.info.resources)
+
+    def used_resources(self) -> Resources:
+        used = Resources()
+        for framework in self.frameworks.values():
+            for executor in framework.executors.values():
+                if executor.phase is not ExecutorPhase.TERMINATED:
+                    used = used + executor.resources()
+        return used
+
+    def count(self, state: TaskState) -> int:
+        return sum(
+            1
+            for f in self.frameworks.values()
+            for e in f.executors.values()
+            for t in e.live_tasks()
+            if t.state is state
+        )
+
+
+def _describe_command(command: CommandInfo) -> str:
+    if command.shell is False:
+        return " ".join([command.value or "", *command.arguments[1:]])
+    return f"sh -c '{command.value}'"
+
+
+def _master_name(info: MasterInfo) -> str:
+    if info.address is not None:
+        return f"{info.address.hostname or info.address.ip}:{info.address.port}"
+    return f"{info.hostname}:{info.port}"
+
+
+def _runtime_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("infinity-mesos")
+    except Exception:  # noqa: BLE001 - not installed as a distribution
+        return "0.1.0"

@@ -1,0 +1,84 @@
+"""Checkpointing: atomic writes of records under `meta/` and append-only logs.
+
+Writes survive the agent process dying at any instant (write to a temporary file, then
+rename); they are not fsync'd, so they do not survive a machine crash — after a reboot
+the tasks are gone anyway (the agent compares boot ids).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mesos_runtime.wire.record import Record, WireError
+
+R = TypeVar("R", bound=Record)
+
+
+def write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, separators=(",", ":")))
+
+
+def write_record(path: Path, rec: Record) -> None:
+    write_json(path, rec.to_json())
+
+
+def read_json(path: Path) -> Any | None:
+    """The JSON in `path`, or None when it is absent or torn (never completely written)."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+
+
+def read_record(path: Path, kind: type[R]) -> R | None:
+    raw = read_json(path)
+    if raw is None:
+        return None
+    try:
+        return kind.from_json(raw)
+    except WireError:
+        return None
+
+
+def append_json(path: Path, obj: Any) -> None:
+    """Append one JSON line; a torn last line (death mid-write) is skipped on reading."""
+    line = (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def read_json_lines(path: Path) -> list[Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in raw.split(b"\n"):
+        if not line:
+            continue
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # torn tail
+    return out
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""

@@ -1,0 +1,57 @@
+"""`mesos-agent` flags, with Mesos' names and defaults where they apply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mesos_runtime.wire.flags import Bytes, Duration, flag
+
+
+@dataclass
+class AgentFlags:
+    master: str | None = flag(help="the master: host:port (or zk://host:port,.../path)")
+    ip: str | None = flag("127.0.0.1", help="IP address to listen on")
+    port: int = flag(5051, help="port to listen on")
+    hostname: str | None = flag(help="hostname the agent advertises (default: the host's)")
+    advertise_ip: str | None = flag(help="IP address advertised to executors and the master")
+    advertise_port: int | None = flag(help="port advertised to executors and the master")
+    work_dir: str = flag("/var/lib/mesos", help="where sandboxes and checkpoints live")
+    resources: str | None = flag(
+        help="total consumable resources: 'cpus:2;mem:1024;disk:4096;ports:[31000-32000]' "
+        "or a JSON list (autodetected when absent)"
+    )
+    attributes: str | None = flag(help="attributes of the agent: 'rack:r1;zone:a'")
+    default_role: str = flag("*", help="role of resources given without one in --resources")
+    isolation: str | None = flag(
+        help="'cgroups/cpu,cgroups/mem' or 'posix/cpu,posix/mem' "
+        "(default: cgroups where writable, else posix)"
+    )
+    cgroups_root: str = flag("mesos", help="name of the cgroup holding containers' cgroups")
+    executor_shutdown_grace_period: Duration = flag(
+        Duration(5.0), help="default time between SIGTERM and SIGKILL of a task or executor"
+    )
+    executor_registration_timeout: Duration = flag(
+        Duration(60.0), help="time a custom executor has to subscribe"
+    )
+    executor_reregistration_timeout: Duration = flag(
+        Duration(2.0), help="time a recovered custom executor has to subscribe again"
+    )
+    recover: str = flag(
+        "reconnect",
+        help="after a restart: 'reconnect' to running tasks or 'cleanup' (kill them)",
+    )
+    strict: bool = flag(True, help="fail to start when the checkpoint cannot be recovered")
+    registration_backoff_factor: Duration = flag(
+        Duration(1.0), help="backoff factor of (re-)registration attempts"
+    )
+    master_ping_timeout: Duration | None = flag(
+        help="treat the master as lost after no PING for this long "
+        "(default: 5 x the master's ping interval)"
+    )
+    fetcher_cache_dir: str | None = flag(help="fetcher cache (default: <work_dir>/fetcher-cache)")
+    fetcher_cache_size: Bytes = flag(Bytes(2 << 30), help="fetcher cache size")
+    launcher_dir: str | None = flag(help="accepted for Mesos compatibility; unused")
+    status_update_retry_interval: Duration = flag(
+        Duration(2.0), help="first retry of an unacknowledged status update (doubles to 1mins)"
+    )
+    config: str | None = flag(help="a file of flags (JSON, YAML or name=value lines)")

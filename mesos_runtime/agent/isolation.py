@@ -1,0 +1,293 @@
+"""Resource isolation of containers: cgroups v1 (`cgroups/cpu,cgroups/mem`) or rlimits
+(`posix/cpu,posix/mem`), selected by `--isolation`.
+
+An isolator prepares a container before its processes start (cgroups created, limits
+written), hands the launcher a shell prelude that moves the process into the container,
+reports a limitation (OOM kill) and removes the container's cgroups when it ends. Per-container
+cgroups are nested under the agent's own cgroup (`<own>/<cgroups_root>/<container_id>`),
+so they stay inside whatever hierarchy the agent was delegated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from mesos_runtime.wire.record import Record, record
+from mesos_runtime.wire.resources import Resources
+
+CGROUP_MOUNT = Path("/sys/fs/cgroup")
+CPU_SHARES_PER_CPU = 1024
+MIN_CPU_SHARES = 2
+MIN_MEMORY_BYTES = 32 << 20  # Mesos' MIN_MEMORY
+MB = 1 << 20
+
+
+@record
+class IsolationState(Record):
+    """What the agent checkpoints about one container's isolation."""
+
+    kind: str  # "cgroups" | "posix"
+    cpu_cgroup: str | None = None
+    memory_cgroup: str | None = None
+    cpus: float | None = None
+    mem_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limitation:
+    """A resource limit the container hit (it is then killed)."""
+
+    resource: str  # "mem"
+    message: str
+
+
+def _limits(resources: Resources) -> tuple[float, int]:
+    cpus = resources.cpus
+    mem = max(int(resources.mem * MB), MIN_MEMORY_BYTES)
+    return cpus, mem
+
+
+class Isolator:
+    """Base: posix isolation. rlimits are applied in the launch wrapper, cpu is not limited."""
+
+    kind = "posix"
+
+    def prepare(self, container_id: str, resources: Resources) -> IsolationState:
+        cpus, mem = _limits(resources)
+        return IsolationState(kind=self.kind, cpus=cpus, mem_bytes=mem)
+
+    def update(self, state: IsolationState, resources: Resources) -> IsolationState:
+        # rlimits of running processes cannot be raised from outside; later processes get them
+        cpus, mem = _limits(resources)
+        return state.replace(cpus=cpus, mem_bytes=mem)
+
+    def prelude(self, state: IsolationState) -> list[str]:
+        """Shell commands the launch wrapper runs (each must succeed) before the command."""
+        if not state.mem_bytes:
+            return []
+        # RLIMIT_AS bounds virtual memory, which runtimes reserve far beyond what they use:
+        # be generous so that only a runaway process hits it.
+        limit = max(4 * state.mem_bytes, state.mem_bytes + (1 << 30))
+        return [f"ulimit -v {limit // 1024}"]
+
+    def pids(self, state: IsolationState) -> list[int]:
+        return []
+
+    def limitation(self, state: IsolationState) -> Limitation | None:
+        return None
+
+    def watch_oom(self, state: IsolationState) -> int | None:
+        """An eventfd that becomes readable on an OOM in the container, if supported."""
+        return None
+
+    async def cleanup(self, state: IsolationState) -> None:
+        return None
+
+
+class PosixIsolator(Isolator):
+    kind = "posix"
+
+
+class CgroupsIsolator(Isolator):
+    """cgroups v1: `cpu.shares` = 1024 x cpus, `memory.limit_in_bytes` (and memsw) = mem."""
+
+    kind = "cgroups"
+
+    def __init__(self, cgroups_root: str = "mesos", *, cpu: bool = True, mem: bool = True) -> None:
+        self.cpu_root = _own_cgroup("cpu") / cgroups_root if cpu else None
+        self.memory_root = _own_cgroup("memory") / cgroups_root if mem else None
+        for root in (self.cpu_root, self.memory_root):
+            if root is not None:
+                root.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def available(cgroups_root: str = "mesos") -> bool:
+        """True when both v1 hierarchies are mounted and we may create cgroups in them."""
+        try:
+            for subsystem in ("cpu", "memory"):
+                own = _own_cgroup(subsystem)
+                root = own / cgroups_root
+                target = root if root.exists() else own
+                if not (target / "cgroup.procs").exists() or not os.access(target, os.W_OK):
+                    return False
+            return True
+        except OSError:
+            return False
+
+    def prepare(self, container_id: str, resources: Resources) -> IsolationState:
+        cpus, mem = _limits(resources)
+        state = IsolationState(kind=self.kind, cpus=cpus, mem_bytes=mem)
+        if self.cpu_root is not None:
+            path = self.cpu_root / container_id
+            path.mkdir(exist_ok=True)
+            state.cpu_cgroup = str(path)
+        if self.memory_root is not None:
+            path = self.memory_root / container_id
+            path.mkdir(exist_ok=True)
+            state.memory_cgroup = str(path)
+        self._write_limits(state)
+        return state
+
+    def update(self, state: IsolationState, resources: Resources) -> IsolationState:
+        cpus, mem = _limits(resources)
+        state = state.replace(cpus=cpus, mem_bytes=mem)
+        self._write_limits(state)
+        return state
+
+    def _write_limits(self, state: IsolationState) -> None:
+        if state.cpu_cgroup and state.cpus is not None:
+            shares = max(int(CPU_SHARES_PER_CPU * state.cpus), MIN_CPU_SHARES)
+            _write(Path(state.cpu_cgroup) / "cpu.shares", str(shares))
+        if state.memory_cgroup and state.mem_bytes:
+            memory = Path(state.memory_cgroup)
+            limit = str(state.mem_bytes)
+            memsw = memory / "memory.memsw.limit_in_bytes"
+            # memsw must stay >= the memory limit: order the writes by direction of change
+            current = _read_int(memory / "memory.limit_in_bytes")
+            if memsw.exists() and current is not None and state.mem_bytes > current:
+                _write(memsw, limit)
+                _write(memory / "memory.limit_in_bytes", limit)
+            else:
+                _write(memory / "memory.limit_in_bytes", limit)
+                if memsw.exists():
+                    with contextlib.suppress(OSError):
+                        _write(memsw, limit)
+
+    def prelude(self, state: IsolationState) -> list[str]:
+        return [
+            f"echo $$ > {shlex.quote(str(Path(cg) / 'cgroup.procs'))}"
+            for cg in (state.cpu_cgroup, state.memory_cgroup)
+            if cg
+        ]
+
+    def pids(self, state: IsolationState) -> list[int]:
+        pids: set[int] = set()
+        for cg in (state.memory_cgroup, state.cpu_cgroup):
+            if cg:
+                with contextlib.suppress(OSError, ValueError):
+                    pids.update(int(p) for p in (Path(cg) / "cgroup.procs").read_text().split())
+        return sorted(pids)
+
+    def limitation(self, state: IsolationState) -> Limitation | None:
+        if not state.memory_cgroup:
+            return None
+        memory = Path(state.memory_cgroup)
+        try:
+            fields = dict(
+                line.split() for line in (memory / "memory.oom_control").read_text().splitlines()
+            )
+        except (OSError, ValueError):
+            return None
+        if int(fields.get("oom_kill", "0")) == 0 and fields.get("under_oom") != "1":
+            return None
+        used = _read_int(memory / "memory.max_usage_in_bytes") or 0
+        return Limitation(
+            "mem",
+            f"Memory limit exceeded: Requested: {(state.mem_bytes or 0) // MB}MB "
+            f"Maximum Used: {used // MB}MB",
+        )
+
+    def watch_oom(self, state: IsolationState) -> int | None:
+        if not state.memory_cgroup:
+            return None
+        memory = Path(state.memory_cgroup)
+        try:
+            efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            ofd = os.open(memory / "memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _write(memory / "cgroup.event_control", f"{efd} {ofd}")
+            finally:
+                os.close(ofd)  # the kernel holds its own reference once registered
+        except OSError:
+            os.close(efd)
+            return None
+        return efd
+
+    async def cleanup(self, state: IsolationState) -> None:
+        # a cgroup can only be removed once empty: kill stragglers (daemonized children)
+        for _ in range(100):
+            pids = self.pids(state)
+            if not pids:
+                break
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.05)
+        for cg in (state.cpu_cgroup, state.memory_cgroup):
+            if cg:
+                for _ in range(20):
+                    try:
+                        os.rmdir(cg)
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError:
+                        await asyncio.sleep(0.05)
+
+
+def create_isolator(isolation: str | None, cgroups_root: str) -> Isolator:
+    """`cgroups/cpu,cgroups/mem`, `posix/cpu,posix/mem`, or None: cgroups where writable."""
+    if not isolation:
+        return (
+            CgroupsIsolator(cgroups_root)
+            if CgroupsIsolator.available(cgroups_root)
+            else PosixIsolator()
+        )
+    names = {n.strip() for n in isolation.split(",") if n.strip()}
+    known = {"cgroups/cpu", "cgroups/mem", "posix/cpu", "posix/mem", "filesystem/posix"}
+    unknown = names - known
+    if unknown:
+        raise ValueError(f"--isolation: unknown isolator(s) {', '.join(sorted(unknown))}")
+    cgroups = {n.split("/")[1] for n in names if n.startswith("cgroups/")}
+    if cgroups:
+        if not CgroupsIsolator.available(cgroups_root):
+            raise ValueError(
+                "--isolation asks for cgroups but the cgroup v1 cpu/memory hierarchies under "
+                f"{CGROUP_MOUNT} are not writable; use --isolation=posix/cpu,posix/mem"
+            )
+        return CgroupsIsolator(cgroups_root, cpu="cpu" in cgroups, mem="mem" in cgroups)
+    return PosixIsolator()
+
+
+def isolator_for(state: IsolationState, current: Isolator) -> Isolator:
+    """The isolator that owns a recovered container (the flag may have changed since)."""
+    if state.kind == current.kind:
+        return current
+    return _RecoveredCgroups() if state.kind == "cgroups" else PosixIsolator()
+
+
+class _RecoveredCgroups(CgroupsIsolator):
+    def __init__(self) -> None:  # paths come from the checkpointed state, no roots needed
+        self.cpu_root = None
+        self.memory_root = None
+
+
+def _own_cgroup(subsystem: str) -> Path:
+    """This process's cgroup in the v1 hierarchy of `subsystem`."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if subsystem in controllers.split(","):
+            mount = CGROUP_MOUNT / subsystem
+            return mount / path.lstrip("/")
+    raise OSError(f"no cgroup v1 hierarchy for {subsystem}")
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,122 @@
+"""`mesos-agent`: parse flags, recover the checkpoint, serve HTTP, register with the master.
+
+SIGTERM/SIGINT stop the agent and leave its tasks running (a restarted agent recovers
+them, as after a crash); SIGUSR1 kills every task and unregisters from the master first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from mesos_runtime.wire.flags import FlagError, parse_flags
+from mesos_runtime.wire.mesos import AgentInfo
+from mesos_runtime.wire.record import WireError
+
+from .agent import Agent
+from .flags import AgentFlags
+from .host import agent_resources, parse_attributes
+from .http import create_app
+from .master_link import MasterLink
+
+log = logging.getLogger("mesos_runtime.agent")
+
+
+def build_agent(flags: AgentFlags) -> Agent:
+    if flags.recover not in ("reconnect", "cleanup"):
+        raise FlagError(f"--recover must be 'reconnect' or 'cleanup', not {flags.recover!r}")
+    work_dir = Path(flags.work_dir)
+    resources = agent_resources(flags.resources, work_dir, flags.default_role)
+    info = AgentInfo(
+        hostname=flags.hostname or socket.gethostname(),
+        port=flags.advertise_port or flags.port,
+        resources=resources.to_wire(),
+        attributes=parse_attributes(flags.attributes),
+    )
+    return Agent(flags, info)
+
+
+async def serve(flags: AgentFlags) -> int:
+    agent = build_agent(flags)
+    try:
+        agent.recover()
+    except Exception:
+        if flags.strict:
+            raise
+        log.exception("recovery failed; starting afresh (--strict=false)")
+    app = create_app(agent)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, flags.ip or "0.0.0.0", flags.port, reuse_address=True)
+    await site.start()
+    log.info(
+        "agent listening on %s:%d (isolation %s)",
+        flags.ip,
+        flags.port,
+        agent.containerizer.isolator.kind,
+    )
+    link: MasterLink | None = None
+    if flags.master:
+        link = MasterLink(
+            agent,
+            flags.master,
+            backoff_factor=float(flags.registration_backoff_factor),
+            ping_timeout=float(flags.master_ping_timeout) if flags.master_ping_timeout else None,
+        )
+        link.start()
+    else:
+        log.warning("no --master given: the agent runs unregistered")
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    drain = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, drain.set)
+
+    async def wait_drain() -> None:
+        await drain.wait()
+        log.warning("SIGUSR1: killing every task and unregistering")
+        await agent.shutdown_everything()
+        if link is not None:
+            await link.unregister()
+        stop.set()
+
+    async def wait_shutdown() -> None:
+        await agent.stopped.wait()
+        stop.set()
+
+    helpers = [loop.create_task(wait_drain()), loop.create_task(wait_shutdown())]
+    await stop.wait()
+    for helper in helpers:
+        helper.cancel()
+    agent.detach()
+    if link is not None:
+        await link.close()
+    await agent.fetcher.close()
+    await runner.cleanup()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        flags = parse_flags(AgentFlags, sys.argv[1:] if argv is None else argv)
+        sys.exit(asyncio.run(serve(flags)))
+    except (FlagError, WireError, ValueError) as e:
+        print(f"mesos-agent: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

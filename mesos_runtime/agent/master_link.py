@@ -1,0 +1,210 @@
+"""The agent's end of the agent <-> master channel (wire/agent_channel.py, version 1).
+
+It subscribes (registers, or re-registers with its id and everything it runs), reads the
+master's event stream, answers PINGs, POSTs the agent's calls, and on losing the stream --
+or hearing no PING for too long -- subscribes again with randomized exponential backoff.
+Where the master is comes from `detect_master`, the one place that understands `--master`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from mesos_runtime.wire import recordio
+from mesos_runtime.wire.agent_channel import (
+    CHANNEL_PATH,
+    AgentCall,
+    AgentCallType,
+    AgentEvent,
+    AgentEventType,
+)
+from mesos_runtime.wire.record import WireError
+
+from .agent import Agent
+
+log = logging.getLogger("mesos_runtime.agent.master_link")
+
+MAX_BACKOFF = 60.0
+DEFAULT_PING_INTERVAL = 15.0
+PINGS_BEFORE_LOST = 5
+
+
+async def detect_master(master: str) -> str:
+    """`host:port` (or `http://host:port`) of the leading master; `zk://` is resolved through
+    ZooKeeper by mesos_runtime.discovery when that is installed."""
+    text = master.strip()
+    if text.startswith("zk://"):
+        try:
+            from mesos_runtime.discovery import detect_leader  # type: ignore[import-not-found]
+        except ImportError:
+            raise ValueError(
+                f"--master={master}: ZooKeeper detection is not available in this build"
+            ) from None
+        text = await detect_leader(text)
+    if "://" not in text:
+        text = "http://" + text
+    parts = urlsplit(text)
+    if not parts.hostname:
+        raise ValueError(f"--master={master}: expected host:port")
+    return f"{parts.hostname}:{parts.port or 5050}"
+
+
+class MasterLink:
+    """Keeps the agent registered with the leading master."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        master: str,
+        *,
+        backoff_factor: float = 1.0,
+        ping_timeout: float | None = None,
+    ) -> None:
+        self.agent = agent
+        self.master = master
+        self.backoff_factor = max(backoff_factor, 0.01)
+        self.ping_timeout = ping_timeout
+        self.address: str | None = None  # the master currently subscribed to
+        self._redirect: str | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._calls: set[asyncio.Task[None]] = set()
+        self.registrations = 0
+        agent.send_call = self.call
+
+    def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64, force_close=False),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+        )
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for call in list(self._calls):
+            call.cancel()
+        if self._session is not None:
+            await self._session.close()
+
+    async def unregister(self) -> None:
+        if self.address is not None and self.agent.agent_id is not None:
+            await self.call(AgentCall(type=AgentCallType.UNREGISTER, agent_id=self.agent.agent_id))
+
+    # --- the subscription loop --------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = self.backoff_factor
+        while True:
+            registered_before = self.registrations
+            try:
+                address = self._redirect or await detect_master(self.master)
+                self._redirect = None
+                await self._subscribe(address)
+            except asyncio.CancelledError:
+                raise
+            except (aiohttp.ClientError, OSError, WireError, ValueError, TimeoutError) as e:
+                log.info("master channel: %s", e or type(e).__name__)
+            self.address = None
+            self.agent.on_disconnected()
+            if self._redirect:
+                continue
+            if self.registrations > registered_before:
+                backoff = self.backoff_factor  # we were registered: start backing off afresh
+            await asyncio.sleep(random.uniform(0, backoff))
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _subscribe(self, address: str) -> None:
+        assert self._session is not None
+        call = AgentCall(type=AgentCallType.SUBSCRIBE, subscribe=self.agent.subscribe_payload())
+        async with self._session.post(
+            f"http://{address}{CHANNEL_PATH}",
+            json=call.to_json(),
+            headers={"Accept": "application/json"},
+            allow_redirects=False,
+        ) as response:
+            if response.status == 307:
+                location = response.headers.get("Location", "")
+                self._redirect = (
+                    urlsplit(location if "//" in location else "//" + location).netloc or None
+                )
+                return
+            if response.status != 200:
+                body = (await response.text())[:300]
+                raise ValueError(f"SUBSCRIBE answered {response.status}: {body}")
+            last_ping = time.monotonic()
+            ping_timeout = self._ping_timeout(None)
+            watchdog = asyncio.get_running_loop().create_task(
+                self._watchdog(response, lambda: last_ping, lambda: ping_timeout)
+            )
+            try:
+                async for payload in recordio.read_records(response.content.iter_any()):
+                    event = AgentEvent.from_json(json.loads(payload))
+                    last_ping = time.monotonic()
+                    if event.type is AgentEventType.REGISTERED and event.registered:
+                        self.address = address
+                        self.registrations += 1
+                        ping_timeout = self._ping_timeout(event.registered.ping_interval_seconds)
+                        self.agent.on_registered(event.registered)
+                    elif event.type is AgentEventType.PING:
+                        self._send_later(
+                            AgentCall(type=AgentCallType.PONG, agent_id=self.agent.agent_id)
+                        )
+                    else:
+                        try:
+                            self.agent.handle_event(event)
+                        except Exception:
+                            log.exception("failed to handle %s", event.type.value)
+            finally:
+                watchdog.cancel()
+            if self.agent.stopped.is_set():
+                await asyncio.Event().wait()  # shutting down: do not re-register
+
+    def _ping_timeout(self, interval: float | None) -> float:
+        if self.ping_timeout:
+            return self.ping_timeout
+        return (interval or DEFAULT_PING_INTERVAL) * PINGS_BEFORE_LOST
+
+    async def _watchdog(self, response, last_ping, timeout) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if time.monotonic() - last_ping() > timeout():
+                log.warning("no PING from the master for %.0fs: re-registering", timeout())
+                response.close()
+                return
+
+    # --- calls ------------------------------------------------------------------------
+
+    def _send_later(self, call: AgentCall) -> None:
+        task = asyncio.get_running_loop().create_task(self.call(call))
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    async def call(self, call: AgentCall) -> None:
+        """POST a call to the master we are subscribed to; failures are logged (status
+        updates are retried by the status update manager)."""
+        address = self.address
+        if address is None or self._session is None:
+            return
+        try:
+            async with self._session.post(
+                f"http://{address}{CHANNEL_PATH}",
+                data=json.dumps(call.to_json(), separators=(",", ":")),
+                headers={"Content-Type": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response:
+                if response.status >= 300:
+                    body = (await response.text())[:300]
+                    log.warning("%s answered %d: %s", call.type.value, response.status, body)
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            log.info("%s not delivered: %s", call.type.value, e or type(e).__name__)

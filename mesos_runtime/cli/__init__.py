@@ -1,0 +1,1 @@
+"""The `infinity` CLI (typer + rich): reaches the daemons only over HTTP."""

@@ -1,0 +1,28 @@
+"""The `infinity` command: one typer app, one sub-app per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from . import cluster, task
+from .output import CliError, err
+
+app = typer.Typer(
+    name="infinity",
+    help="Infinity: a Mesos-model cluster runtime and package universe.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(cluster.app, name="cluster")
+app.add_typer(task.app, name="task")
+
+
+def main() -> None:
+    """Console-script entry point: user-facing errors become one line and exit status 1."""
+    try:
+        app()
+    except CliError as e:
+        err.print(f"[red]error:[/] {e}")
+        sys.exit(e.code)

@@ -1,0 +1,363 @@
+"""The local cluster: a standalone master and N agents on 127.0.0.1, run as detached
+processes whose pids, ports and work dirs are recorded in `<dir>/cluster.json`.
+
+Stopping signals exactly the recorded pids, and only after checking (command line and
+start time in /proc) that each pid is still the process this module started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "cluster.json"
+DEFAULT_DIR = ".cluster"
+
+
+def cluster_dir(directory: Path | None = None) -> Path:
+    """`--dir`, else $INFINITY_CLUSTER_DIR, else `.cluster` in the current directory."""
+    if directory is not None:
+        return directory.absolute()
+    return Path(os.environ.get("INFINITY_CLUSTER_DIR") or DEFAULT_DIR).absolute()
+
+
+class ClusterError(RuntimeError):
+    """The local cluster cannot be started or stopped; the message says why."""
+
+
+@dataclass
+class Process:
+    """One daemon this module started."""
+
+    kind: str  # "master" | "agent"
+    pid: int
+    port: int
+    work_dir: str
+    log: str
+    argv: list[str]
+    start_time: int  # /proc/<pid>/stat field 22: tells a reused pid apart
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def is_ours(self) -> bool:
+        """Still running, and still the very process we started (not a reused pid)."""
+        info = _proc_info(self.pid)
+        if info is None:
+            return False
+        cmdline, start_time, state = info
+        return (
+            state != "Z"
+            and start_time == self.start_time
+            and f"mesos_runtime.{self.kind}.main" in cmdline
+            and f"--work_dir={self.work_dir}" in cmdline
+        )
+
+
+@dataclass
+class ClusterState:
+    directory: str
+    master: Process
+    agents: list[Process] = field(default_factory=list)
+    created: float = field(default_factory=time.time)
+
+    @property
+    def processes(self) -> list[Process]:
+        return [self.master, *self.agents]
+
+    @classmethod
+    def load(cls, directory: Path) -> ClusterState | None:
+        try:
+            doc = json.loads((directory / STATE_FILE).read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError as e:
+            raise ClusterError(f"{directory / STATE_FILE} is not valid JSON: {e}") from None
+        return cls(
+            directory=doc["directory"],
+            master=Process(**doc["master"]),
+            agents=[Process(**a) for a in doc.get("agents", [])],
+            created=doc.get("created", 0.0),
+        )
+
+    def save(self) -> None:
+        path = Path(self.directory) / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        os.replace(tmp, path)
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        for entry, process in zip([doc["master"], *doc["agents"]], self.processes, strict=True):
+            entry["running"] = process.is_ours()
+        return doc
+
+
+def start_cluster(
+    directory: Path,
+    *,
+    agents: int = 1,
+    port: int = 5050,
+    agent_resources: str | None = None,
+    master_flags: Sequence[str] = (),
+    agent_flags: Sequence[str] = (),
+    timeout: float = 60.0,
+    progress: Callable[[str], None] = lambda _: None,
+    interpreter: Callable[[str, Path], Sequence[str]] | None = None,
+) -> ClusterState:
+    """Start the master, then the agents, and wait until every agent is registered.
+
+    On failure everything started so far is stopped again and ClusterError says why.
+    `interpreter(kind, work_dir)` gives the command that runs `-m <daemon module>` (this
+    Python by default; e.g. `python -m cProfile -o ...` to profile a daemon).
+    """
+    interpreter = interpreter or _this_python
+    existing = ClusterState.load(directory)
+    if existing is not None and any(p.is_ours() for p in existing.processes):
+        raise ClusterError(
+            f"a cluster is already running from {directory} (master at "
+            f"{existing.master.url}); run `infinity cluster down` first"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    if not _port_free(port):
+        raise ClusterError(f"port {port} on 127.0.0.1 is in use; choose another with --port")
+    started: list[Process] = []
+    try:
+        master = _spawn(
+            "master",
+            directory / "master",
+            port,
+            ["--ip=127.0.0.1", f"--port={port}", "--hostname=127.0.0.1", *master_flags],
+            interpreter,
+        )
+        started.append(master)
+        state = ClusterState(directory=str(directory), master=master)
+        state.save()
+        _wait_healthy(master, timeout)
+        progress(f"master running at {master.url} (pid {master.pid})")
+        agent_ports = _agent_ports(port, agents)
+        for index, agent_port in enumerate(agent_ports):
+            flags = [
+                "--ip=127.0.0.1",
+                f"--port={agent_port}",
+                "--hostname=127.0.0.1",
+                f"--master={master.address}",
+                *agent_flags,
+            ]
+            if agent_resources:
+                flags.append(f"--resources={agent_resources}")
+            agent = _spawn("agent", directory / f"agent-{index}", agent_port, flags, interpreter)
+            started.append(agent)
+            state.agents.append(agent)
+            state.save()
+        for agent in state.agents:
+            _wait_healthy(agent, timeout)
+        _wait_registered(state, timeout)
+        progress(f"{agents} agent(s) registered")
+        return state
+    except BaseException:
+        stop_processes(started)
+        raise
+
+
+def stop_cluster(state: ClusterState, grace: float = 10.0) -> list[Process]:
+    """Stop the recorded processes (agents first) and forget the state file."""
+    stopped = stop_processes(state.agents, grace) + stop_processes([state.master], grace)
+    with contextlib.suppress(FileNotFoundError):
+        (Path(state.directory) / STATE_FILE).unlink()
+    return stopped
+
+
+def stop_processes(processes: Sequence[Process], grace: float = 10.0) -> list[Process]:
+    """SIGTERM every process that is still ours, SIGKILL whichever outlives `grace`."""
+    running = [p for p in processes if p.is_ours()]
+    for p in running:
+        _signal(p, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(p.is_ours() for p in running):
+        _reap(running)
+        time.sleep(0.1)
+    for p in running:
+        if p.is_ours():
+            _signal(p, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(p.is_ours() for p in running):
+        _reap(running)
+        time.sleep(0.05)
+    return running
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _this_python(kind: str, work_dir: Path) -> Sequence[str]:
+    return [sys.executable]
+
+
+def _spawn(
+    kind: str,
+    work_dir: Path,
+    port: int,
+    flags: list[str],
+    interpreter: Callable[[str, Path], Sequence[str]],
+) -> Process:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log_path = work_dir / f"{kind}.log"
+    argv = [
+        *interpreter(kind, work_dir),
+        "-m",
+        f"mesos_runtime.{kind}.main",
+        *flags,
+        f"--work_dir={work_dir}",
+    ]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with log_path.open("ab") as log:
+        # own session: the daemon outlives this CLI and its terminal's signals
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    info = _proc_info(child.pid)
+    return Process(
+        kind=kind,
+        pid=child.pid,
+        port=port,
+        work_dir=str(work_dir),
+        log=str(log_path),
+        argv=argv,
+        start_time=info[1] if info else 0,
+    )
+
+
+def _wait_healthy(process: Process, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap([process])
+        if not process.is_ours():
+            raise ClusterError(
+                f"{process.kind} on port {process.port} exited during start-up; "
+                f"its log ({process.log}) ends with:\n{log_tail(process)}"
+            )
+        try:
+            with urllib.request.urlopen(process.url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise ClusterError(
+        f"{process.kind} on port {process.port} not healthy after {timeout:.0f}s; "
+        f"its log ({process.log}) ends with:\n{log_tail(process)}"
+    )
+
+
+def _wait_registered(state: ClusterState, timeout: float) -> None:
+    want = {a.port for a in state.agents}
+    deadline = time.monotonic() + timeout
+    registered: set[int] = set()
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(state.master.url + "/master/state", timeout=5) as r:
+                doc = json.loads(r.read())
+            registered = {
+                int(a.get("port") or str(a.get("pid", "")).rsplit(":", 1)[-1])
+                for a in doc.get("slaves", [])
+                if a.get("active", True)
+            }
+            if want <= registered:
+                return
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        for agent in state.agents:
+            if not agent.is_ours():
+                raise ClusterError(
+                    f"agent on port {agent.port} exited; its log ends with:\n{log_tail(agent)}"
+                )
+        time.sleep(0.2)
+    missing = sorted(want - registered)
+    raise ClusterError(f"agents on ports {missing} did not register within {timeout:.0f}s")
+
+
+def _agent_ports(master_port: int, count: int) -> list[int]:
+    """Mesos' habit is master 5050, agent 5051: take the ports after the master's if free."""
+    ports: list[int] = []
+    candidate = master_port + 1
+    while len(ports) < count:
+        if candidate < 65536 and _port_free(candidate):
+            ports.append(candidate)
+            candidate += 1
+        else:
+            ports.append(_any_free_port(exclude=set(ports)))
+    return ports
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _any_free_port(exclude: set[int]) -> int:
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in exclude:
+            return port
+
+
+def _proc_info(pid: int) -> tuple[str, int, str] | None:
+    """(command line, start time, state) of a pid from /proc, or None when it is gone."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # the command name (field 2) may contain spaces: fields after it follow the last ')'
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return cmdline, int(fields[19]), fields[0]
+
+
+def _signal(process: Process, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, sig)
+
+
+def _reap(processes: Sequence[Process]) -> None:
+    """Collect exit statuses of our own children (when `up` and `down` share a process)."""
+    for p in processes:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(p.pid, os.WNOHANG)
+
+
+def log_tail(process: Process, lines: int = 20) -> str:
+    try:
+        text = Path(process.log).read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])

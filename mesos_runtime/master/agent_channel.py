@@ -1,0 +1,114 @@
+"""Server side of the agent channel (`POST /agent/v1`, see mesos_runtime/wire/agent_channel.py
+and docs/agent-channel.md): SUBSCRIBE opens the agent's event stream; PONG, UPDATE,
+MESSAGE, EXECUTOR_EXITED and UNREGISTER are answered 202 and handed to the master.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+
+from aiohttp import web
+
+from mesos_runtime.wire.agent_channel import (
+    CHANNEL_PATH,
+    CHANNEL_VERSION,
+    AgentCall,
+    AgentCallType,
+    AgentEvent,
+    AgentEventType,
+    AgentShutdown,
+)
+from mesos_runtime.wire.record import WireError
+
+from .master import AgentRefused, Master
+from .registry import RegistryFenced
+from .state import EventStream
+from .streaming import check_content_type, method_not_allowed, read_json, serve_stream, text
+
+PATH = CHANNEL_PATH
+
+_PAYLOAD = {
+    AgentCallType.SUBSCRIBE: "subscribe",
+    AgentCallType.UPDATE: "update",
+    AgentCallType.MESSAGE: "message",
+    AgentCallType.EXECUTOR_EXITED: "executor_exited",
+}
+
+
+def add_routes(app: web.Application, master: Master) -> None:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await _handle(request, master)
+
+    app.router.add_route("*", PATH, handle)
+
+
+async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
+    if request.method != "POST":
+        return method_not_allowed(request)
+    refused = check_content_type(request)
+    if refused is not None:
+        return refused
+    body, refused = await read_json(request)
+    if refused is not None:
+        return refused
+    try:
+        call = AgentCall.from_json(body)
+    except WireError as e:
+        return text(400, f"Failed to parse AgentCall: {e}")
+    name = _PAYLOAD.get(call.type)
+    if name is not None and getattr(call, name) is None:
+        return text(400, f"Expecting '{name}' to be present")
+    if call.type is AgentCallType.SUBSCRIBE:
+        return await _subscribe(request, master, call)
+    if call.agent_id is None:
+        return text(400, "Expecting 'agent_id' to be present")
+    agent = master.agents.get(call.agent_id.value)
+    if agent is None or not agent.connected:
+        # the agent must (re-)subscribe first: e.g. after a master failover
+        return text(403, f"Agent {call.agent_id.value} is not registered")
+    try:
+        match call.type:
+            case AgentCallType.PONG:
+                master.agent_pong(agent)
+            case AgentCallType.UPDATE:
+                master.agent_update(agent, call.update)  # type: ignore[arg-type]
+            case AgentCallType.MESSAGE:
+                master.agent_message(agent, call.message)  # type: ignore[arg-type]
+            case AgentCallType.EXECUTOR_EXITED:
+                master.executor_exited(agent, call.executor_exited)  # type: ignore[arg-type]
+            case AgentCallType.UNREGISTER:
+                await master.agent_unregister(agent)
+            case _:
+                return text(400, f"Unsupported agent call {call.type.value}")
+    except RegistryFenced:
+        master.fenced()
+        return text(503, "This master is no longer the leader")
+    return web.Response(status=202)
+
+
+async def _subscribe(request: web.Request, master: Master, call: AgentCall) -> web.StreamResponse:
+    assert call.subscribe is not None
+    version = call.subscribe.version or CHANNEL_VERSION
+    if version != CHANNEL_VERSION:
+        return text(400, f"Agent channel version {version} is not supported ({CHANNEL_VERSION})")
+    stream = EventStream(str(uuidlib.uuid4()))
+    try:
+        agent = await master.agent_subscribe(call.subscribe, stream, request.remote or "127.0.0.1")
+    except AgentRefused as e:
+        # as Mesos: a removed agent is told to shut down rather than refused silently
+        stream.send(
+            AgentEvent(
+                type=AgentEventType.SHUTDOWN, shutdown=AgentShutdown(message=str(e))
+            ).to_json()
+        )
+        stream.close()
+        return await serve_stream(request, stream, heartbeat_interval=None, heartbeat=None)
+    except WireError as e:
+        return text(400, f"Invalid agent resources: {e}")
+    except RegistryFenced:
+        master.fenced()
+        return text(503, "This master is no longer the leader")
+    try:
+        return await serve_stream(request, stream, heartbeat_interval=None, heartbeat=None)
+    finally:
+        master.agent_disconnected(agent, stream)

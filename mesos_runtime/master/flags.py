@@ -1,0 +1,57 @@
+"""The master's flags, named as Mesos names them (`mesos-master --help`), parsed by
+`mesos_runtime.wire.flags` from the command line, `MESOS_*` variables or `--config`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mesos_runtime.wire.flags import Duration, flag
+
+
+@dataclass
+class MasterFlags:
+    ip: str = flag("0.0.0.0", help="IP address to listen on")
+    port: int = flag(5050, help="Port to listen on")
+    hostname: str | None = flag(help="Hostname to advertise (default: the resolved host name)")
+    advertise_ip: str | None = flag(help="IP address advertised to reach this master")
+    advertise_port: int | None = flag(help="Port advertised to reach this master")
+    work_dir: str = flag("/var/lib/mesos/master", help="Where the standalone registry lives")
+    cluster: str | None = flag(help="Human readable name for the cluster")
+    zk: str | None = flag(help="ZooKeeper URL zk://host1:port1,host2:port2/path (HA)")
+    quorum: int | None = flag(help="Number of masters in the replicated registry quorum")
+    zk_session_timeout: Duration = flag(Duration(10.0), help="ZooKeeper session timeout")
+    allocation_interval: Duration = flag(Duration(1.0), help="Interval between batch allocations")
+    agent_ping_timeout: Duration = flag(
+        Duration(15.0), help="Time an agent has to answer a ping before it counts as missed"
+    )
+    max_agent_ping_timeouts: int = flag(
+        5, help="Missed pings after which an agent is marked unreachable"
+    )
+    agent_reregister_timeout: Duration = flag(
+        Duration(600.0), help="Time admitted agents have to re-register after master recovery"
+    )
+    offer_timeout: Duration | None = flag(help="Time after which an unanswered offer is rescinded")
+    heartbeat_interval: Duration = flag(
+        Duration(15.0), help="Interval of HEARTBEAT events on scheduler and operator streams"
+    )
+    roles: str | None = flag(help="Comma-separated list of known roles (informational)")
+    weights: str | None = flag(help="Role weights: role1=weight1,role2=weight2")
+    min_allocatable_cpus: float = flag(0.01, help="Smallest cpus amount worth offering")
+    min_allocatable_mem: float = flag(32.0, help="Smallest mem (MB) amount worth offering")
+    log_dir: str | None = flag(help="Directory for a master.log file (default: stderr only)")
+    logging_level: str = flag("INFO", help="Log level: INFO, WARNING, ERROR, DEBUG")
+    version: bool = flag(False, help="Print the version and exit")
+
+
+def parse_weights(text: str | None) -> dict[str, float]:
+    """`--weights=role1=2,role2=0.5` as Mesos writes it."""
+    weights: dict[str, float] = {}
+    for item in filter(None, (p.strip() for p in (text or "").split(","))):
+        role, _, value = item.partition("=")
+        try:
+            weights[role.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--weights: {item!r} is not role=weight") from None
+        if weights[role.strip()] <= 0:
+            raise ValueError(f"--weights: weight of {role!r} must be positive")
+    return weights

@@ -1,0 +1,222 @@
+"""What the master holds in memory: frameworks, agents, offers, executors and tasks.
+
+Plain typed records with no behaviour beyond small views; the rules that change them live
+in master.py. Event streams (to schedulers, agents, operator subscribers) are queues of
+already-encoded RecordIO records that the HTTP layer drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from dataclasses import dataclass, field
+
+from mesos_runtime.wire import recordio
+from mesos_runtime.wire.mesos import (
+    AgentID,
+    AgentInfo,
+    ExecutorID,
+    ExecutorInfo,
+    FrameworkCapabilityType,
+    FrameworkID,
+    FrameworkInfo,
+    Offer,
+    Task,
+    TaskInfo,
+    TaskState,
+    TaskStatus,
+)
+from mesos_runtime.wire.resources import Resources
+
+MAX_COMPLETED_TASKS = 1000
+MAX_COMPLETED_FRAMEWORKS = 50
+
+
+class EventStream:
+    """One open streaming response: events queued here are written by its HTTP handler."""
+
+    def __init__(self, stream_id: str) -> None:
+        self.stream_id = stream_id
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.closed = False
+
+    def send(self, event: dict) -> None:
+        if not self.closed:
+            self._queue.put_nowait(recordio.encode_json(event))
+
+    def close(self) -> None:
+        """End the stream: the handler finishes the response after what is queued."""
+        if not self.closed:
+            self.closed = True
+            self._queue.put_nowait(None)
+
+    async def next(self, timeout: float | None) -> bytes | None:
+        """The next record; b"" when `timeout` passes quietly; None when closed."""
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return b""
+
+
+@dataclass(slots=True, eq=False)
+class TrackedTask:
+    """A task the master knows, with its latest status."""
+
+    info: TaskInfo
+    framework_id: str
+    agent_id: str
+    resources: Resources  # with allocation_info: what returns to the allocator at the end
+    state: TaskState
+    executor_id: str | None = None
+    status: TaskStatus | None = None  # latest known
+    statuses: list[TaskStatus] = field(default_factory=list)
+    user: str | None = None
+    resources_recovered: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.info.task_id.value
+
+    def to_wire(self) -> Task:
+        return Task(
+            name=self.info.name,
+            task_id=self.info.task_id,
+            framework_id=FrameworkID(value=self.framework_id),
+            executor_id=ExecutorID(value=self.executor_id) if self.executor_id else None,
+            agent_id=AgentID(value=self.agent_id),
+            state=self.state,
+            resources=self.resources.to_wire(),
+            statuses=[s.replace(data=None, uuid=None) for s in self.statuses],
+            labels=self.info.labels,
+            discovery=self.info.discovery,
+            container=self.info.container,
+            health_check=self.info.health_check,
+            kill_policy=self.info.kill_policy,
+            user=self.user,
+            status_update_state=self.state,
+            status_update_uuid=self.status.uuid if self.status else None,
+        )
+
+
+@dataclass(slots=True, eq=False)
+class TrackedExecutor:
+    info: ExecutorInfo
+    framework_id: str
+    agent_id: str
+    resources: Resources
+
+
+@dataclass(slots=True, eq=False)
+class OutstandingOffer:
+    offer: Offer
+    resources: Resources  # with allocation_info
+    timer: asyncio.TimerHandle | None = None
+
+    @property
+    def id(self) -> str:
+        return self.offer.id.value
+
+    @property
+    def framework_id(self) -> str:
+        return self.offer.framework_id.value
+
+    @property
+    def agent_id(self) -> str:
+        return self.offer.agent_id.value
+
+
+@dataclass(slots=True, eq=False)
+class Framework:
+    info: FrameworkInfo  # always with `id`
+    registered_time: float
+    reregistered_time: float | None = None
+    unregistered_time: float | None = None
+    stream: EventStream | None = None
+    active: bool = True
+    # known from an agent's report or the registry, but not (yet) re-subscribed
+    recovered: bool = False
+    suppressed_roles: set[str] = field(default_factory=set)
+    tasks: dict[str, TrackedTask] = field(default_factory=dict)
+    unreachable_tasks: dict[str, TrackedTask] = field(default_factory=dict)
+    completed_tasks: collections.deque[TrackedTask] = field(
+        default_factory=lambda: collections.deque(maxlen=MAX_COMPLETED_TASKS)
+    )
+    offers: dict[str, OutstandingOffer] = field(default_factory=dict)
+    failover_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def id(self) -> str:
+        assert self.info.id is not None
+        return self.info.id.value
+
+    @property
+    def connected(self) -> bool:
+        return self.stream is not None and not self.stream.closed
+
+    @property
+    def partition_aware(self) -> bool:
+        return self.info.has_capability(FrameworkCapabilityType.PARTITION_AWARE)
+
+    @property
+    def roles(self) -> list[str]:
+        return self.info.effective_roles()
+
+    def send(self, event: dict) -> None:
+        if self.stream is not None:
+            self.stream.send(event)
+
+
+@dataclass(slots=True, eq=False)
+class Agent:
+    info: AgentInfo  # always with `id`; `resources` are the agent's own (static) ones
+    ip: str
+    registered_time: float
+    reregistered_time: float | None = None
+    stream: EventStream | None = None
+    active: bool = True  # false while its machine is DOWN for maintenance
+    total: Resources = field(default_factory=Resources)  # with checkpointed resources applied
+    checkpointed: Resources = field(default_factory=Resources)
+    tasks: dict[tuple[str, str], TrackedTask] = field(default_factory=dict)
+    executors: dict[tuple[str, str], TrackedExecutor] = field(default_factory=dict)
+    offers: set[str] = field(default_factory=set)
+    missed_pings: int = 0
+    ponged: bool = True
+    version: str | None = None
+
+    @property
+    def id(self) -> str:
+        assert self.info.id is not None
+        return self.info.id.value
+
+    @property
+    def connected(self) -> bool:
+        return self.stream is not None and not self.stream.closed
+
+    @property
+    def port(self) -> int:
+        return self.info.port or 5051
+
+    @property
+    def pid(self) -> str:
+        return f"slave(1)@{self.ip}:{self.port}"
+
+    def send(self, event: dict) -> bool:
+        if self.stream is None or self.stream.closed:
+            return False
+        self.stream.send(event)
+        return True
+
+    def used(self) -> Resources:
+        used = Resources()
+        for task in self.tasks.values():
+            if not task.state.is_terminal:
+                used = used + task.resources
+        for executor in self.executors.values():
+            used = used + executor.resources
+        return used
+
+
+@dataclass(slots=True, eq=False)
+class UnreachableAgentState:
+    info: AgentInfo
+    timestamp: float

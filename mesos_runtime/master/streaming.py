@@ -1,0 +1,93 @@
+"""Serving an `EventStream` as a chunked RecordIO response (Mesos' streaming calls), with
+periodic HEARTBEAT records, and the request checks every v1 endpoint shares."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from mesos_runtime.wire import recordio
+
+from .state import EventStream
+
+JSON = "application/json"
+
+
+def text(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=message, content_type="text/plain")
+
+
+def method_not_allowed(request: web.Request) -> web.Response:
+    return web.Response(
+        status=405,
+        text=f"Expecting one of {{ 'POST' }}, but received '{request.method}'",
+        headers={"Allow": "POST"},
+        content_type="text/plain",
+    )
+
+
+def check_content_type(request: web.Request) -> web.Response | None:
+    content_type = request.headers.get("Content-Type")
+    if content_type is None:
+        return text(400, "Expecting 'Content-Type' to be present")
+    if content_type.split(";")[0].strip().lower() != JSON:
+        return text(415, f"Expecting 'Content-Type' of {JSON} (protobuf is not supported)")
+    return None
+
+
+def accepts_json(request: web.Request) -> bool:
+    accept = request.headers.get("Accept")
+    if not accept:
+        return True
+    for item in accept.split(","):
+        media = item.split(";")[0].strip().lower()
+        params = item.split(";")[1:]
+        if any(p.strip().replace(" ", "") in ("q=0", "q=0.0") for p in params):
+            continue
+        if media in (JSON, "application/*", "*/*"):
+            return True
+    return False
+
+
+async def read_json(request: web.Request) -> tuple[Any, web.Response | None]:
+    body = await request.read()
+    try:
+        return json.loads(body), None
+    except (ValueError, UnicodeDecodeError) as e:
+        return None, text(400, f"Failed to parse body into JSON: {e}")
+
+
+async def serve_stream(
+    request: web.Request,
+    stream: EventStream,
+    *,
+    heartbeat_interval: float | None,
+    heartbeat: dict | None,
+    headers: dict[str, str] | None = None,
+) -> web.StreamResponse:
+    """Write the stream's records until it closes or the client goes away."""
+    response = web.StreamResponse(status=200, headers={"Content-Type": JSON, **(headers or {})})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    deadline = time.monotonic() + heartbeat_interval if heartbeat_interval else None
+    try:
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            record = await stream.next(wait)
+            if record is None:
+                break
+            if record == b"":
+                if heartbeat is not None and deadline is not None:
+                    await response.write(recordio.encode_json(heartbeat))
+                    deadline += heartbeat_interval  # type: ignore[operator]
+                continue
+            await response.write(record)
+        await response.write_eof()
+    except (ConnectionResetError, asyncio.CancelledError, RuntimeError):
+        # the client went away (aiohttp cancels the handler or the write fails)
+        pass
+    return response

@@ -1,0 +1,55 @@
+"""Where to reach the leading master: turns a `--master` string into a base URL.
+
+`host:port` and `http(s)://host:port` resolve here; `zk://` discovery (the lowest
+`json.info_` znode under the path) is the seam `mesos_runtime.discovery` fills in.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+__all__ = ["MasterAddressError", "base_url", "detect_leader"]
+
+
+class MasterAddressError(ValueError):
+    """A master address that cannot be used: the message says what form is expected."""
+
+
+def base_url(master: str) -> str:
+    """`host:port`, `http://host:port[/]` or `https://...` → `http(s)://host:port`."""
+    text = master.strip()
+    if not text:
+        raise MasterAddressError("master address is empty (expected host:port)")
+    if "://" not in text:
+        text = "http://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise MasterAddressError(
+            f"master address {master!r}: unsupported scheme {parts.scheme!r} "
+            "(expected host:port, http://host:port or zk://host:port/path)"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise MasterAddressError(f"master address {master!r}: invalid port") from None
+    if not parts.hostname:
+        raise MasterAddressError(f"master address {master!r}: missing host")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default_port = 5050
+    return f"{parts.scheme}://{host}:{port or default_port}"
+
+
+async def detect_leader(master: str) -> str:
+    """The base URL of the leading master for `master` (`host:port`, URL or `zk://`)."""
+    if master.strip().startswith("zk://"):
+        # ZooKeeper detection lives in mesos_runtime.discovery (HA); imported lazily so
+        # the client keeps working without kazoo threads when a plain address is given.
+        try:
+            from mesos_runtime.discovery import detect_leader as detect_in_zookeeper
+        except ImportError:
+            raise MasterAddressError(
+                f"master address {master!r}: ZooKeeper detection is not available "
+                "in this build (give host:port of a master)"
+            ) from None
+        return base_url(await detect_in_zookeeper(master))
+    return base_url(master)
