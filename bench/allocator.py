@@ -118,8 +118,15 @@ def machine() -> str:
         pass
     return (
         f"nproc={os.cpu_count()}  cpu={model}  "
-        f"python={platform.python_version()} ({platform.python_implementation()})"
+        f"python={platform.python_version()} ({platform.python_implementation()})  "
+        f"{load()}"
     )
+
+
+def load() -> str:
+    """Other work on the machine slows every figure: say how busy it was."""
+    one, five, _ = os.getloadavg()
+    return f"loadavg={one:.2f}/{five:.2f}"
 
 
 def ms(seconds: float) -> str:
@@ -130,8 +137,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="only 1k agents x 100 frameworks")
     parser.add_argument("--cycles", type=int, default=0, help="timed cycles per grid point")
+    parser.add_argument(
+        "--point",
+        action="append",
+        default=[],
+        metavar="AGENTSxFRAMEWORKS",
+        help="run only this grid point, e.g. 10000x100 (repeatable)",
+    )
     args = parser.parse_args()
     grid = GRID[:1] if args.quick else GRID
+    if args.point:
+        grid = [(int(a), int(f)) for a, f in (p.lower().split("x") for p in args.point)]
     print(machine())
     print(f"agent: {AGENT_RESOURCES}; frameworks spread over {ROLES} roles; times in ms")
     header = (
@@ -150,6 +166,7 @@ def main() -> None:
             f"{ms(statistics.median(p.filtered_one))} {ms(statistics.median(p.filtered_steady))}",
             flush=True,
         )
+    print(f"at the end: {load()}")
 
 
 if __name__ == "__main__":

@@ -100,12 +100,10 @@ async def measure(master: str, count: int, timeout: float) -> dict[str, Any]:
         submitted = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
-                await run(client, framework, auto_acknowledge=False)
+                await run(client, framework, auto_acknowledge=False, teardown=True)
         except TimeoutError:
             pass
         done = time.perf_counter()
-        if client.framework_id is not None:
-            await client.teardown()
     latencies = sorted(
         framework.finished_at[t] - framework.launched_at[t] for t in framework.finished_at
     )
@@ -197,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.profile = args.profile.absolute()
         args.profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
-        port = localcluster._any_free_port(set())
+        port = localcluster.free_port()
         state = localcluster.start_cluster(
             Path(tmp),
             agents=1,

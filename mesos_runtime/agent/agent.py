@@ -284,23 +284,21 @@ class Agent:
         framework = self.frameworks.get(framework_id.value)
         if framework is None:
             return None
-        for executor in framework.executors.values():
-            task = executor.task(task_id)
-            if task is not None:
-                return executor, task
-        return None
+        executor_id = framework.task_executors.get(task_id)
+        executor = framework.executors.get(executor_id) if executor_id else None
+        task = executor.task(task_id) if executor else None
+        return (executor, task) if executor and task else None
 
     def _new_executor(
         self, framework: Framework, info: ExecutorInfo, kind: ExecutorKind, tasks: list[TaskInfo]
     ) -> Executor:
         container_id = new_id()
-        aid = self.agent_id_value
-        directory = self.layout.sandbox(
-            aid, framework.id.value, info.executor_id.value, container_id
-        )
-        directory.mkdir(parents=True, exist_ok=True)
+        aid, fid, eid = self.agent_id_value, framework.id.value, info.executor_id.value
+        # directories one by one (creating a known chain beats probing with parents=True)
+        directory = _mkdirs(self.layout.executor_dir(aid, fid, eid), "runs", container_id)
         link_latest(directory)
-        meta = self.layout.run_meta(aid, framework.id.value, info.executor_id.value, container_id)
+        meta = _mkdirs(self.layout.executor_meta(aid, fid, eid), "runs", container_id, "tasks")
+        meta = meta.parent
         executor = Executor(
             info=info.replace(framework_id=framework.id),
             framework_id=framework.id,
@@ -313,7 +311,7 @@ class Agent:
         for task in tasks:
             resources = resources + Resources.from_wire(task.resources)
         executor.isolation = self.containerizer.prepare(container_id, resources)
-        checkpoint.write_record(meta.parent.parent / "executor.info", executor.info)
+        # one file says everything about the run, including the tasks it starts with
         checkpoint.write_json(
             meta / "run.json",
             {
@@ -321,16 +319,21 @@ class Agent:
                 "kind": kind.value,
                 "directory": str(directory),
                 "isolation": executor.isolation.to_json(),
+                "executor_info": executor.info.to_json(),
+                "tasks": [t.to_json() for t in tasks],
             },
         )
-        link_latest(meta)
-        framework.executors[info.executor_id.value] = executor
+        framework.executors[eid] = executor
         return executor
 
-    def _add_task(self, executor: Executor, task: TaskInfo, *, queued: bool) -> AgentTask:
+    def _add_task(
+        self, executor: Executor, task: TaskInfo, *, queued: bool, checkpointed: bool = True
+    ) -> AgentTask:
+        """Track a task; `checkpointed` when its TaskInfo is already in the run's run.json."""
         entry = AgentTask(task, executor.framework_id, executor.id)
-        task_meta = executor.meta / "tasks" / task.task_id.value
-        checkpoint.write_record(task_meta / "task.info", task)
+        self.frameworks[executor.framework_id.value].task_executors[entry.id] = executor.id
+        if not checkpointed:
+            checkpoint.write_record(executor.meta / "tasks" / f"{entry.id}.info", task)
         (executor.queued if queued else executor.launched)[entry.id] = entry
         return entry
 
@@ -379,10 +382,12 @@ class Agent:
             ):
                 executor = self._new_executor(framework, run.executor, ExecutorKind.DEFAULT, tasks)
                 executor.runtime = DefaultExecutor(self.ctx, executor, framework.info)
+                fresh = True
             else:
                 self._grow_container(executor, tasks)
+                fresh = False
             for task in tasks:
-                self._add_task(executor, task, queued=False)
+                self._add_task(executor, task, queued=False, checkpointed=fresh)
             assert executor.runtime is not None
             executor.runtime.launch(tasks)
             return
@@ -413,7 +418,7 @@ class Agent:
         self._grow_container(executor, tasks)
         subscribed = executor.phase is ExecutorPhase.RUNNING
         for task in tasks:
-            self._add_task(executor, task, queued=not subscribed)
+            self._add_task(executor, task, queued=not subscribed, checkpointed=False)
         if subscribed:
             assert executor.runtime is not None
             executor.runtime.launch(tasks)
@@ -500,7 +505,7 @@ class Agent:
             executor.launched.pop(task.id, None)
             executor.terminated[task.id] = task
             self._count_terminal(status.state)
-        log_path = executor.meta / "tasks" / task.id / "task.updates"
+        log_path = executor.meta / "tasks" / f"{task.id}.updates"
         self.status_updates.update(executor.framework_id, status, log_path)
 
     def _count_terminal(self, state: TaskState) -> None:
@@ -589,17 +594,32 @@ class Agent:
         if framework.executors.get(executor.id) is executor:
             del framework.executors[executor.id]
             framework.completed_executors.append(executor)
+            for task in executor.completed:
+                if framework.task_executors.get(task.id) == executor.id:
+                    del framework.task_executors[task.id]
         executor.runtime = None
         # the sandbox stays for operators to read; the checkpoint has served its purpose
-        shutil.rmtree(executor.meta.parent.parent, ignore_errors=True)
+        self._remove_later(executor.meta.parent.parent)
         if not framework.executors:
             del self.frameworks[framework.id.value]
             self.completed_frameworks.append(framework)
             self._checkpointed_frameworks.discard(framework.id.value)
-            shutil.rmtree(
-                self.layout.framework_meta(self.agent_id_value, framework.id.value),
-                ignore_errors=True,
-            )
+            self._remove_later(self.layout.framework_meta(self.agent_id_value, framework.id.value))
+
+    def _remove_later(self, path: Path) -> None:
+        """Remove a finished checkpoint: moved aside at once (so that a new executor or
+        framework with the same id starts clean), deleted off the event loop (slow)."""
+        trash = self.layout.meta / ".trash"
+        target = trash / new_id()
+        try:
+            path.rename(target)
+        except FileNotFoundError:
+            try:
+                trash.mkdir(parents=True, exist_ok=True)
+                path.rename(target)
+            except FileNotFoundError:
+                return
+        self._spawn(asyncio.to_thread(shutil.rmtree, target, True))
 
     # --- kills and shutdowns --------------------------------------------------------------
 
@@ -730,6 +750,7 @@ class Agent:
 
     def recover(self) -> None:
         """Rebuild from `meta/`: re-attach to (reconnect) or kill (cleanup) what still runs."""
+        shutil.rmtree(self.layout.meta / ".trash", ignore_errors=True)
         latest = self.layout.latest_agent
         if not latest.exists():
             return
@@ -775,27 +796,21 @@ class Agent:
         framework = Framework(info)
         self.frameworks[info.id.value] = framework
         self._checkpointed_frameworks.add(info.id.value)
-        for ex_dir in sorted((fw_dir / "executors").glob("*")):
-            executor_info = checkpoint.read_record(ex_dir / "executor.info", ExecutorInfo)
-            run = ex_dir / "runs" / "latest"
+        for run in sorted((fw_dir / "executors").glob("*/runs/*")):
             run_info = checkpoint.read_json(run / "run.json")
-            if executor_info is None or not isinstance(run_info, dict):
-                shutil.rmtree(ex_dir, ignore_errors=True)
+            if not isinstance(run_info, dict):
+                shutil.rmtree(run, ignore_errors=True)
                 continue
-            self._recover_executor(framework, executor_info, run.resolve(), run_info, cleanup)
+            self._recover_executor(framework, run, run_info, cleanup)
         if not framework.executors:
             del self.frameworks[info.id.value]
             self._checkpointed_frameworks.discard(info.id.value)
             shutil.rmtree(fw_dir, ignore_errors=True)
 
     def _recover_executor(
-        self,
-        framework: Framework,
-        info: ExecutorInfo,
-        meta: Path,
-        run_info: dict[str, Any],
-        cleanup: bool,
+        self, framework: Framework, meta: Path, run_info: dict[str, Any], cleanup: bool
     ) -> None:
+        info = ExecutorInfo.from_json(run_info["executor_info"])
         kind = ExecutorKind(run_info["kind"])
         isolation = IsolationState.from_json(run_info["isolation"])
         executor = Executor(
@@ -811,24 +826,29 @@ class Agent:
         framework.executors[executor.id] = executor
         # tasks and their update streams
         recovered: list[tuple[AgentTask, RunnerCheckpoint | None]] = []
-        for task_dir in sorted((meta / "tasks").glob("*")):
-            task_info = checkpoint.read_record(task_dir / "task.info", TaskInfo)
-            if task_info is None:
-                continue
+        task_infos = [TaskInfo.from_json(t) for t in run_info.get("tasks", [])]
+        for path in sorted((meta / "tasks").glob("*.info")):
+            later = checkpoint.read_record(path, TaskInfo)
+            if later is not None:
+                task_infos.append(later)
+        for task_info in task_infos:
             task = AgentTask(task_info, framework.id, executor.id)
-            updates = self.status_updates.recover(framework.id, task.id, task_dir / "task.updates")
+            prefix = meta / "tasks" / task.id
+            updates = self.status_updates.recover(framework.id, task.id, Path(f"{prefix}.updates"))
             for update in updates:
                 task.record_status(update)
             pending = self.status_updates.has_stream(framework.id, task.id)
             if task.state.is_terminal:
                 if pending:
                     executor.terminated[task.id] = task
+                    framework.task_executors[task.id] = executor.id
                 else:
                     executor.completed.append(task)
                 continue
             executor.launched[task.id] = task
+            framework.task_executors[task.id] = executor.id
             recovered.append(
-                (task, checkpoint.read_record(task_dir / "runner.json", RunnerCheckpoint))
+                (task, checkpoint.read_record(Path(f"{prefix}.runner"), RunnerCheckpoint))
             )
             self.recovered_tasks += 1
         if kind is ExecutorKind.CUSTOM:
@@ -886,6 +906,20 @@ class Agent:
             for t in e.live_tasks()
             if t.state is state
         )
+
+
+def _mkdirs(base: Path, *names: str) -> Path:
+    """Create `base/names[0]/names[1]/...`, each level at most once; returns the last."""
+    path = base
+    try:
+        for name in names:
+            path = path / name
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path)
+    except FileNotFoundError:
+        base.mkdir(parents=True, exist_ok=True)
+        return _mkdirs(base, *names)
+    return path
 
 
 def _describe_command(command: CommandInfo) -> str:

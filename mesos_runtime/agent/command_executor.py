@@ -102,11 +102,13 @@ class CommandExecutor:
         return self.executor.directory
 
     def task_meta(self, task: TaskInfo) -> Path:
+        """The prefix of the task's checkpoint files (`.runner`, `.exit_status`, ...)."""
         return self.executor.meta / "tasks" / task.task_id.value
 
     def _runner(self, task: TaskInfo) -> TaskRunner:
         sandbox = self.task_sandbox(task)
-        sandbox.mkdir(parents=True, exist_ok=True)
+        if sandbox != self.executor.directory:
+            sandbox.mkdir(parents=True, exist_ok=True)
         assert self.executor.isolation is not None
         runner = TaskRunner(
             task,

@@ -96,7 +96,7 @@ class CustomExecutor:
             assert self.executor.isolation is not None
             env = self.ctx.environment(self.executor, None, self.executor.directory)
             env.update(self._executor_env())
-            self.process = self.ctx.containerizer.launch(
+            self.process = await self.ctx.containerizer.spawn(
                 self.executor.isolation,
                 argv,
                 env=env,

@@ -52,6 +52,6 @@ class AgentFlags:
     fetcher_cache_size: Bytes = flag(Bytes(2 << 30), help="fetcher cache size")
     launcher_dir: str | None = flag(help="accepted for Mesos compatibility; unused")
     status_update_retry_interval: Duration = flag(
-        Duration(2.0), help="first retry of an unacknowledged status update (doubles to 1mins)"
+        Duration(10.0), help="first retry of an unacknowledged status update (doubles to 1mins)"
     )
     config: str | None = flag(help="a file of flags (JSON, YAML or name=value lines)")

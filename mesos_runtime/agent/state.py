@@ -162,6 +162,7 @@ class Framework:
     completed_executors: deque[Executor] = field(
         default_factory=lambda: deque(maxlen=MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK)
     )
+    task_executors: dict[str, str] = field(default_factory=dict)  # task id -> executor id
 
     @property
     def id(self) -> FrameworkID:

@@ -59,7 +59,6 @@ class StatusUpdateManager:
         if stream is None:
             stream = self._streams[key] = _Stream(framework_id, log)
         if stream.log is not None:
-            stream.log.parent.mkdir(parents=True, exist_ok=True)
             checkpoint.append_json(stream.log, {"update": status.to_json()})
         stream.pending.append(status)
         if len(stream.pending) == 1:

@@ -83,6 +83,7 @@ class TaskRunner:
         self._timers: list[asyncio.TimerHandle] = []
         self._health: HealthChecker | None = None
         self._main: asyncio.Task[None] | None = None
+        self._pending_kill: tuple[float, str, str | None] | None = None
 
     @property
     def task_id(self) -> str:
@@ -90,7 +91,7 @@ class TaskRunner:
 
     @property
     def checkpoint_file(self) -> Path:
-        return self.meta / "runner.json"
+        return Path(f"{self.meta}.runner")
 
     def _save(self) -> None:
         checkpoint.write_record(self.checkpoint_file, self.ckpt)
@@ -125,13 +126,13 @@ class TaskRunner:
             return
         self.on_status(TaskState.TASK_STARTING, None, None, StatusSource.SOURCE_EXECUTOR, None)
         try:
-            self.process = self.containerizer.launch(
+            self.process = await self.containerizer.spawn(
                 self.isolation,
                 argv,
                 env=self.env,
                 workdir=self.sandbox,
                 sandbox=self.sandbox,
-                status_file=self.meta / "exit_status",
+                status_file=Path(f"{self.meta}.exit_status"),
             )
         except OSError as e:
             self._finish(
@@ -144,6 +145,9 @@ class TaskRunner:
         self.ckpt.started_at = time.time()
         self._save()
         self.on_status(TaskState.TASK_RUNNING, None, None, StatusSource.SOURCE_EXECUTOR, None)
+        if self._pending_kill is not None:  # a kill arrived while the process was starting
+            self.ckpt.killing = False
+            self.kill(*self._pending_kill)
         await self._supervise()
 
     def recover(self, ckpt: RunnerCheckpoint, state: TaskState) -> None:
@@ -265,6 +269,7 @@ class TaskRunner:
         self.ckpt.kill_reason = reason
         self.ckpt.kill_message = message
         if self.process is None:
+            self._pending_kill = (grace, reason, message)
             return  # not started yet: _launch sees the kill
         self._save()
         if self._health is not None:

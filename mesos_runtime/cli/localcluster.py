@@ -90,12 +90,15 @@ class ClusterState:
             return None
         except ValueError as e:
             raise ClusterError(f"{directory / STATE_FILE} is not valid JSON: {e}") from None
-        return cls(
-            directory=doc["directory"],
-            master=Process(**doc["master"]),
-            agents=[Process(**a) for a in doc.get("agents", [])],
-            created=doc.get("created", 0.0),
-        )
+        try:
+            return cls(
+                directory=doc["directory"],
+                master=Process(**doc["master"]),
+                agents=[Process(**a) for a in doc.get("agents", [])],
+                created=doc.get("created", 0.0),
+            )
+        except (KeyError, TypeError) as e:
+            raise ClusterError(f"{directory / STATE_FILE} is not a cluster record: {e}") from None
 
     def save(self) -> None:
         path = Path(self.directory) / STATE_FILE
@@ -174,22 +177,30 @@ def start_cluster(
         return state
     except BaseException:
         stop_processes(started)
+        (directory / STATE_FILE).unlink(missing_ok=True)
         raise
 
 
 def stop_cluster(state: ClusterState, grace: float = 10.0) -> list[Process]:
-    """Stop the recorded processes (agents first) and forget the state file."""
-    stopped = stop_processes(state.agents, grace) + stop_processes([state.master], grace)
+    """Stop the recorded processes and forget the state file.
+
+    Agents go first and are drained with SIGUSR1, which makes `mesos-agent` kill its tasks
+    and unregister (SIGTERM would leave the tasks running for a restarted agent to recover).
+    """
+    stopped = stop_processes(state.agents, grace + 20, first=signal.SIGUSR1)
+    stopped += stop_processes([state.master], grace)
     with contextlib.suppress(FileNotFoundError):
         (Path(state.directory) / STATE_FILE).unlink()
     return stopped
 
 
-def stop_processes(processes: Sequence[Process], grace: float = 10.0) -> list[Process]:
-    """SIGTERM every process that is still ours, SIGKILL whichever outlives `grace`."""
+def stop_processes(
+    processes: Sequence[Process], grace: float = 10.0, first: int = signal.SIGTERM
+) -> list[Process]:
+    """Signal (`first`) every process that is still ours, SIGKILL whichever outlives `grace`."""
     running = [p for p in processes if p.is_ours()]
     for p in running:
-        _signal(p, signal.SIGTERM)
+        _signal(p, first)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and any(p.is_ours() for p in running):
         _reap(running)
@@ -309,7 +320,7 @@ def _agent_ports(master_port: int, count: int) -> list[int]:
             ports.append(candidate)
             candidate += 1
         else:
-            ports.append(_any_free_port(exclude=set(ports)))
+            ports.append(free_port(exclude=set(ports)))
     return ports
 
 
@@ -322,7 +333,8 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _any_free_port(exclude: set[int]) -> int:
+def free_port(exclude: frozenset[int] | set[int] = frozenset()) -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
     while True:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

@@ -8,18 +8,20 @@ import asyncio
 import contextlib
 import sys
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mesos_runtime.scheduler import CallError, MasterUnavailable, StreamLost
 from mesos_runtime.scheduler.leader import MasterAddressError
-from mesos_runtime.wire.mesos import TaskStatus
 
 from .endpoints import master_state, resolve_master
 from .output import CliError, err, fail, out, print_json, table
 from .sandbox import SandboxFile, agent_of, all_tasks, find_task, sandbox_directory
-from .taskrun import TaskRequest, TaskResult, run_task
+
+if TYPE_CHECKING:
+    from mesos_runtime.wire.mesos import TaskStatus
+
+    from .taskrun import TaskRequest, TaskResult
 
 app = typer.Typer(help="List tasks, read their logs, run one-off commands.")
 
@@ -130,6 +132,11 @@ def run(
     ] = 60.0,
 ) -> None:
     """Run one shell command as a task (like mesos-execute); exit with its result."""
+    # the asyncio client (aiohttp) is imported only by the command that needs it
+    from mesos_runtime.scheduler import CallError, MasterUnavailable, StreamLost
+
+    from .taskrun import TaskRequest
+
     request = TaskRequest(command=" ".join(command), name=name, cpus=cpus, mem=mem)
     address = resolve_master(master)
     try:
@@ -146,6 +153,8 @@ def run(
 async def _run(
     address: str, request: TaskRequest, attach: bool, offer_timeout: float
 ) -> TaskResult:
+    from .taskrun import run_task
+
     follower: asyncio.Task[None] | None = None
     done = asyncio.Event()
     stdout: SandboxFile | None = None

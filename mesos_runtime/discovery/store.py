@@ -22,9 +22,10 @@ from kazoo.exceptions import KazooException, NoNodeError, NotEmptyError
 from mesos_runtime.discovery.contender import MasterContender
 from mesos_runtime.discovery.zk_client import await_result, znode_acl
 
-# the one import from master: the exception its registry catches; only the master
-# imports this module (discovery/__init__ does not), so agents never load master code
-from mesos_runtime.master.registry import RegistryFenced
+
+class RegistryFenced(Exception):
+    """This master may no longer write the registry (it lost leadership)."""
+
 
 __all__ = ["CHUNK_SIZE", "RegistryFenced", "ZooKeeperStore"]
 

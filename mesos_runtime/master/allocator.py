@@ -568,7 +568,8 @@ class Allocator:
                 break
             if available is _EMPTY:
                 break
-        self._account(granted)
+        if granted:
+            self._account(granted)
         if available is not _EMPTY:
             # Whatever is left, nobody checked can take: until a filter that refused
             # it expires or a framework becomes eligible for more, skip this agent.

@@ -18,7 +18,9 @@ class MasterFlags:
     work_dir: str = flag("/var/lib/mesos/master", help="Where the standalone registry lives")
     cluster: str | None = flag(help="Human readable name for the cluster")
     zk: str | None = flag(help="ZooKeeper URL zk://host1:port1,host2:port2/path (HA)")
-    quorum: int | None = flag(help="Number of masters in the replicated registry quorum")
+    quorum: int | None = flag(
+        help="Accepted for compatibility (the registry quorum is ZooKeeper's)"
+    )
     zk_session_timeout: Duration = flag(Duration(10.0), help="ZooKeeper session timeout")
     allocation_interval: Duration = flag(Duration(1.0), help="Interval between batch allocations")
     agent_ping_timeout: Duration = flag(

@@ -12,7 +12,9 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -21,9 +23,9 @@ from mesos_runtime.wire.flags import FlagError, parse_flags
 
 from .allocator import Allocator
 from .flags import MasterFlags, parse_weights
-from .http import StandaloneLeadership, build_app
+from .http import Leadership, StandaloneLeadership, build_app
 from .master import Master
-from .registry import FileStore, Registry
+from .registry import FileStore, Registry, RegistryFenced, RegistryStore
 
 log = logging.getLogger("mesos.master")
 
@@ -42,7 +44,9 @@ def _setup_logging(flags: MasterFlags) -> None:
 
 
 async def run(flags: MasterFlags) -> int:
-    """Serve until SIGTERM/SIGINT (0) or until the registry fences this master (1)."""
+    """Serve until SIGTERM/SIGINT (0), or until this master loses leadership or its
+    registry writes are fenced (1: as Mesos, it exits rather than act beside a new leader;
+    its supervisor restarts it as a standby)."""
     hostname = flags.hostname or socket.gethostname()
     advertise_ip = flags.advertise_ip or (flags.ip if flags.ip != "0.0.0.0" else "127.0.0.1")
     advertise_port = flags.advertise_port or flags.port
@@ -52,54 +56,95 @@ async def run(flags: MasterFlags) -> int:
         min_allocatable_cpus=flags.min_allocatable_cpus,
         min_allocatable_mem=flags.min_allocatable_mem,
     )
+    zookeeper: Any = None
+    store: RegistryStore
     if flags.zk:
-        log.warning("--zk=%s given: HA is not wired in yet; running standalone", flags.zk)
-    registry = Registry(FileStore(flags.work_dir))
+        # imported only with --zk: standalone masters never load kazoo
+        from mesos_runtime.discovery import ZooKeeperLeadership, parse_zk_url
+        from mesos_runtime.discovery.store import ZooKeeperStore
+
+        zookeeper = ZooKeeperLeadership(
+            parse_zk_url(flags.zk), session_timeout=float(flags.zk_session_timeout)
+        )
+        store = ZooKeeperStore(zookeeper.contender)
+    else:
+        store = FileStore(flags.work_dir)
     master = Master(
         flags,
-        registry,
+        Registry(store),
         allocator,
         hostname=hostname,
         advertise_ip=advertise_ip,
         advertise_port=advertise_port,
     )
-    await master.recover()
-    leadership = StandaloneLeadership(master.info)
+    leadership: Leadership = zookeeper or StandaloneLeadership(master.info)
+    if zookeeper is None:
+        await master.recover()
     app = build_app(master, leadership)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, flags.ip, flags.port, reuse_address=True)
     await site.start()
-    master.start()
     log.info(
-        "Master %s (Infinity %s, Mesos API %s) listening on %s:%d as %s; work_dir %s",
+        "Master %s (Infinity %s, Mesos API %s) listening on %s:%d as %s; %s",
         master.id,
         __version__,
         MESOS_API_VERSION,
         flags.ip,
         flags.port,
         master.info.pid,
-        flags.work_dir,
+        f"contending in {flags.zk}" if zookeeper else f"standalone, work_dir {flags.work_dir}",
     )
-    log.info("Elected as the leading master (standalone)")
 
     stop = asyncio.Event()
-    fenced = asyncio.Event()
-
-    def on_fenced() -> None:
-        fenced.set()
-        stop.set()
-
-    master.on_fenced = on_fenced
+    lost = asyncio.Event()
+    master.on_fenced = lost.set
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+
+    if zookeeper is None:
+        master.start()
+        log.info("Elected as the leading master (standalone)")
+    else:
+        await zookeeper.start(master.info)
+        if await _first(stop.wait(), zookeeper.contender.elected()) == 1:
+            log.info("Elected as the leading master; recovering the registry")
+            try:
+                await master.recover()
+            except RegistryFenced:
+                lost.set()
+            else:
+                master.start()
+                zookeeper.mark_recovered()
+                log.info("Recovered: serving as the leading master")
+
+    waits = [stop.wait(), lost.wait()]
+    if zookeeper is not None and zookeeper.is_leader:
+        waits.append(zookeeper.contender.lost())
+    if await _first(*waits) == 2:
+        lost.set()
+    if lost.is_set():
+        log.critical("Lost leadership: stopping so that no two masters act at once")
+        if zookeeper is not None:
+            zookeeper.mark_deposed()
     log.info("Shutting down")
     await master.stop()
+    if zookeeper is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(zookeeper.close(), 5)
     with contextlib.suppress(Exception):
         await asyncio.wait_for(runner.cleanup(), 5)
-    return 1 if fenced.is_set() else 0
+    return 1 if lost.is_set() else 0
+
+
+async def _first(*waits: Coroutine[Any, Any, Any]) -> int:
+    """Wait for the first of `waits` to finish; its index (the others are cancelled)."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    return next(i for i, t in enumerate(tasks) if t in done)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+# the fencing error is raised by every store, ZooKeeper's included; it lives with the stores
+from mesos_runtime.discovery.store import RegistryFenced
 from mesos_runtime.wire.mesos import AgentID, AgentInfo, FrameworkInfo, TimeInfo
 from mesos_runtime.wire.record import Record, record, repeated, required
 
@@ -20,9 +22,7 @@ from .maintenance import MachineID, MachineMode, MaintenanceSchedule
 
 REGISTRY_VERSION = 1
 
-
-class RegistryFenced(Exception):
-    """This master may no longer write the registry (it lost leadership)."""
+__all__ = ["FileStore", "Registry", "RegistryFenced", "RegistryStore"]
 
 
 class RegistryStore(Protocol):

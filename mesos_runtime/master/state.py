@@ -51,11 +51,22 @@ class EventStream:
             self._queue.put_nowait(None)
 
     async def next(self, timeout: float | None) -> bytes | None:
-        """The next record; b"" when `timeout` passes quietly; None when closed."""
+        """The next records, joined (one write for a burst); b"" when `timeout` passes
+        quietly; None when the stream is closed and everything before that was returned."""
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            first = await asyncio.wait_for(self._queue.get(), timeout)
         except TimeoutError:
             return b""
+        if first is None:
+            return None
+        records = [first]
+        while not self._queue.empty():
+            record = self._queue.get_nowait()
+            if record is None:
+                self._queue.put_nowait(None)  # deliver what came before, then end
+                break
+            records.append(record)
+        return b"".join(records)
 
 
 @dataclass(slots=True, eq=False)

@@ -161,7 +161,7 @@ class SchedulerClient:
         deadline = loop.time() + self.subscribe_timeout
         body = json.dumps(call.to_json(), separators=(",", ":"))
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        base = await detect_leader(self.master)
+        base = await self._leader(deadline - loop.time())
         redirects, delay = 0, 0.1
         while True:
             try:
@@ -202,9 +202,15 @@ class SchedulerClient:
                     )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-                base = await detect_leader(self.master)
+                base = await self._leader(deadline - loop.time())
                 continue
             raise CallError(response.status, text or (response.reason or ""), CallType.SUBSCRIBE)
+
+    async def _leader(self, timeout: float) -> str:
+        try:
+            return await detect_leader(self.master, max(timeout, 1.0))
+        except TimeoutError:
+            raise MasterUnavailable(f"no leading master found through {self.master}") from None
 
     async def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
         decoder = recordio.Decoder()
@@ -253,7 +259,7 @@ class SchedulerClient:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.stream_id:
             headers["Mesos-Stream-Id"] = self.stream_id
-        base = self.leader_url or await detect_leader(self.master)
+        base = self.leader_url or await self._leader(self.call_timeout)
         body = json.dumps(call.to_json(), separators=(",", ":"))
         for _ in range(self.max_redirects + 1):
             try:

@@ -1,7 +1,7 @@
 """Where to reach the leading master: turns a `--master` string into a base URL.
 
-`host:port` and `http(s)://host:port` resolve here; `zk://` discovery (the lowest
-`json.info_` znode under the path) is the seam `mesos_runtime.discovery` fills in.
+`host:port` and `http(s)://host:port` resolve here; `zk://` (the lowest `json.info_` znode
+under the path) and `file://` are resolved by `mesos_runtime.discovery`.
 """
 
 from __future__ import annotations
@@ -39,17 +39,18 @@ def base_url(master: str) -> str:
     return f"{parts.scheme}://{host}:{port or default_port}"
 
 
-async def detect_leader(master: str) -> str:
-    """The base URL of the leading master for `master` (`host:port`, URL or `zk://`)."""
-    if master.strip().startswith("zk://"):
-        # ZooKeeper detection lives in mesos_runtime.discovery (HA); imported lazily so
-        # the client keeps working without kazoo threads when a plain address is given.
-        try:
-            from mesos_runtime.discovery import detect_leader as detect_in_zookeeper
-        except ImportError:
-            raise MasterAddressError(
-                f"master address {master!r}: ZooKeeper detection is not available "
-                "in this build (give host:port of a master)"
-            ) from None
-        return base_url(await detect_in_zookeeper(master))
+async def detect_leader(master: str, timeout: float = 30.0) -> str:
+    """The base URL of the leading master for `master` (`host:port`, URL, `zk://`, `file://`).
+
+    Raises TimeoutError when ZooKeeper advertises no leader within `timeout` seconds.
+    """
+    if master.strip().startswith(_DISCOVERED):
+        # ZooKeeper detection lives in mesos_runtime.discovery (HA); imported lazily so a
+        # plain address needs neither kazoo nor its threads
+        from mesos_runtime.discovery import detect_leader as detect_in_zookeeper
+
+        return base_url(await detect_in_zookeeper(master, timeout))
     return base_url(master)
+
+
+_DISCOVERED = ("zk://", "file://")

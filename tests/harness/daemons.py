@@ -45,6 +45,8 @@ def wait_until(
             result = condition()
             if result:
                 return result
+        except AssertionError:
+            raise  # the condition itself decided the test has failed (e.g. a daemon exited)
         except Exception as e:  # noqa: BLE001 - the condition may not be observable yet
             last_error = e
         time.sleep(interval)

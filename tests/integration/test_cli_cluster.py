@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from mesos_runtime.cli.localcluster import ClusterState, stop_processes
+from tests.harness.daemons import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -130,17 +131,45 @@ def test_task_log_of_an_unknown_task_says_so(cluster: LocalCluster) -> None:
     assert "no task matches 'no-such-task'" in result.stderr
 
 
-def test_cluster_down_stops_exactly_the_recorded_processes(cluster: LocalCluster) -> None:
+def test_cluster_down_stops_the_recorded_daemons_and_their_tasks(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
     state = ClusterState.load(cluster.directory)
     assert state is not None
-    down = cluster.run("cluster", "down")
-    assert down.returncode == 0, down.stderr
-    assert all(not p.is_ours() for p in state.processes)
+    pid_file = tmp_path / "task.pid"
+    attached = subprocess.Popen(
+        [INFINITY, "task", "run", "--name", "long", "--", f"echo $$ > {pid_file}; exec sleep 300"],
+        env=cluster.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), 60)
+        task_pid = int(pid_file.read_text())
+        down = cluster.run("cluster", "down")
+        assert down.returncode == 0, down.stderr
+        assert all(not p.is_ours() for p in state.processes)
+        assert not running(task_pid, "sleep")
+        assert attached.wait(timeout=60) != 0  # its task was killed under it
+    finally:
+        if attached.poll() is None:
+            attached.kill()
+            attached.wait()
     assert not (cluster.directory / "cluster.json").exists()
     # logs and work dirs stay for inspection
     assert Path(state.master.log).exists()
     after = cluster.run("cluster", "status")
     assert after.returncode == 1 and "no local cluster" in after.stderr
+
+
+def running(pid: int, command: str) -> bool:
+    """Whether `pid` is a live (not zombie) process running `command`."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z" and command.encode() in cmdline
 
 
 def test_commands_fail_clearly_when_no_master_answers(tmp_path: Path) -> None:
@@ -152,3 +181,29 @@ def test_commands_fail_clearly_when_no_master_answers(tmp_path: Path) -> None:
         assert result.returncode == 1, (args, result.stdout, result.stderr)
         assert "cannot reach" in result.stderr and address in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_cluster_down_never_signals_a_pid_that_is_not_a_recorded_daemon(tmp_path: Path) -> None:
+    # a recorded pid now belongs to another program (pid reuse): it must survive `down`
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        record = {
+            "kind": "master",
+            "pid": bystander.pid,
+            "port": free_port(),
+            "work_dir": str(tmp_path / "master"),
+            "log": str(tmp_path / "master" / "master.log"),
+            "argv": [],
+            "start_time": 1,
+        }
+        (tmp_path / "cluster.json").write_text(
+            json.dumps({"directory": str(tmp_path), "master": record, "agents": []})
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INFINITY_")}
+        down = infinity("cluster", "down", "--dir", str(tmp_path), env=env)
+        assert down.returncode == 0, down.stderr
+        assert "nothing was running" in down.stdout
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
