@@ -17,6 +17,7 @@ import os
 import shutil
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +79,13 @@ from .task_runner import RunnerCheckpoint
 
 log = logging.getLogger("mesos_runtime.agent")
 
+TRASH_INTERVAL = 2.0  # seconds between batch removals of finished checkpoints
+
 
 class Agent:
     """The agent's state and behaviour, independent of HTTP."""
 
-    def __init__(self, flags: AgentFlags, info: AgentInfo, *, send_call: Any = None) -> None:
+    def __init__(self, flags: AgentFlags, info: AgentInfo) -> None:
         self.flags = flags
         self.info = info  # `id` set once registered
         self.layout = Layout(Path(flags.work_dir))
@@ -96,7 +99,8 @@ class Agent:
             retry_interval=float(flags.status_update_retry_interval),
             max_retry_interval=60.0,
         )
-        self.send_call = send_call  # async (AgentCall) -> None, set by the master link
+        # POSTs a call to the master: set by the master link
+        self.send_call: Callable[[AgentCall], Awaitable[None]] | None = None
         self.frameworks: dict[str, Framework] = {}
         self.completed_frameworks: deque[Framework] = deque(maxlen=MAX_COMPLETED_FRAMEWORKS)
         self.master_info: MasterInfo | None = None
@@ -121,6 +125,7 @@ class Agent:
         self._base_env = inherited_environment()
         self._checkpointed_frameworks: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
+        self._trash_timer: asyncio.TimerHandle | None = None
         self.ctx = BuiltinContext(
             host=self,
             containerizer=self.containerizer,
@@ -162,7 +167,11 @@ class Agent:
                     executors.append(executor.info)
                 for task in [*executor.live_tasks(), *executor.terminated.values()]:
                     pending = self.status_updates.pending(framework.id, task.id)
-                    tasks.append(task.to_task(aid, pending))
+                    reported = task.to_task(aid, pending)
+                    if executor.kind is not ExecutorKind.COMMAND:
+                        # group tasks name their executor only in the RUN_TASK_GROUP
+                        reported.executor_id = executor.info.executor_id
+                    tasks.append(reported)
         return AgentSubscribe(
             agent_info=self.info,
             version=1,
@@ -209,7 +218,8 @@ class Agent:
             )
         )
 
-    def _call(self, call: AgentCall) -> None:
+    def send(self, call: AgentCall) -> None:
+        """Send a call to the master in the background (best effort)."""
         if self.send_call is not None:
             self._spawn(self.send_call(call))
 
@@ -232,14 +242,14 @@ class Agent:
             self.acknowledge(a.framework_id, a.task_id.value, a.uuid)
         elif kind is AgentEventType.SHUTDOWN_EXECUTOR and event.shutdown_executor:
             s = event.shutdown_executor
-            executor = self._executor(s.framework_id, s.executor_id.value)
+            executor = self.executor(s.framework_id, s.executor_id.value)
             if executor is not None and executor.runtime is not None:
                 executor.runtime.shutdown()
         elif kind is AgentEventType.SHUTDOWN_FRAMEWORK and event.shutdown_framework:
             self.shutdown_framework(event.shutdown_framework.framework_id)
         elif kind is AgentEventType.MESSAGE and event.message:
             m = event.message
-            executor = self._executor(m.framework_id, m.executor_id.value)
+            executor = self.executor(m.framework_id, m.executor_id.value)
             if executor is None or executor.runtime is None:
                 self.metrics["slave/invalid_framework_messages"] += 1
                 log.warning("dropping a message for unknown executor %s", m.executor_id.value)
@@ -274,7 +284,7 @@ class Agent:
         self._checkpoint_framework(framework)
         return framework
 
-    def _executor(self, framework_id: FrameworkID, executor_id: str) -> Executor | None:
+    def executor(self, framework_id: FrameworkID, executor_id: str) -> Executor | None:
         framework = self.frameworks.get(framework_id.value)
         return framework.executors.get(executor_id) if framework else None
 
@@ -295,10 +305,11 @@ class Agent:
         container_id = new_id()
         aid, fid, eid = self.agent_id_value, framework.id.value, info.executor_id.value
         # directories one by one (creating a known chain beats probing with parents=True)
-        directory = _mkdirs(self.layout.executor_dir(aid, fid, eid), "runs", container_id)
+        executors = self.layout.executor_dir(aid, fid, eid).parent
+        directory = _mkdirs(executors, eid, "runs", container_id)
         link_latest(directory)
-        meta = _mkdirs(self.layout.executor_meta(aid, fid, eid), "runs", container_id, "tasks")
-        meta = meta.parent
+        executors_meta = self.layout.executor_meta(aid, fid, eid).parent
+        meta = _mkdirs(executors_meta, eid, "runs", container_id, "tasks").parent
         executor = Executor(
             info=info.replace(framework_id=framework.id),
             framework_id=framework.id,
@@ -375,7 +386,7 @@ class Agent:
                 log.warning("ignoring a task group relaunching task %s", task.task_id.value)
                 return
         if run.executor.type is ExecutorType.DEFAULT or run.executor.command is None:
-            executor = self._executor(framework.id, run.executor.executor_id.value)
+            executor = self.executor(framework.id, run.executor.executor_id.value)
             if executor is None or executor.phase in (
                 ExecutorPhase.TERMINATING,
                 ExecutorPhase.TERMINATED,
@@ -396,7 +407,7 @@ class Agent:
     def _launch_on_custom(
         self, framework: Framework, info: ExecutorInfo, tasks: list[TaskInfo]
     ) -> None:
-        executor = self._executor(framework.id, info.executor_id.value)
+        executor = self.executor(framework.id, info.executor_id.value)
         if executor is None or executor.phase in (
             ExecutorPhase.TERMINATING,
             ExecutorPhase.TERMINATED,
@@ -485,17 +496,25 @@ class Agent:
             self.metrics["slave/invalid_status_updates"] += 1
             log.warning("dropping an update for unknown task %s", status.task_id.value)
             return
+        if status.uuid is not None and any(s.uuid == status.uuid for s in task.statuses):
+            # an executor re-sending an update (e.g. after re-subscribing): if it was
+            # acknowledged while the executor could not hear it, say so again
+            if (
+                not any(
+                    p.uuid == status.uuid
+                    for p in self.status_updates.pending(executor.framework_id, task.id)
+                )
+                and executor.runtime is not None
+            ):
+                executor.runtime.acknowledged(task.id, status.uuid)
+            return
         if task.state.is_terminal:
             self.metrics["slave/invalid_status_updates"] += 1
             return  # Mesos ignores updates after a terminal one
-        if status.uuid is not None and any(s.uuid == status.uuid for s in task.statuses):
-            return  # an executor re-sending an update (e.g. after re-subscribing)
         self.metrics["slave/valid_status_updates"] += 1
         status = status.replace(
             agent_id=self.agent_id,
-            executor_id=status.executor_id
-            or (executor.info.executor_id if executor.kind is not ExecutorKind.COMMAND else None)
-            or executor.info.executor_id,
+            executor_id=status.executor_id or executor.info.executor_id,
             source=status.source or StatusSource.SOURCE_EXECUTOR,
             timestamp=status.timestamp or now(),
         )
@@ -505,6 +524,14 @@ class Agent:
             executor.launched.pop(task.id, None)
             executor.terminated[task.id] = task
             self._count_terminal(status.state)
+        framework = self.frameworks.get(executor.framework_id.value)
+        if framework is not None and framework.removed:
+            # nobody will acknowledge it: the task is done as soon as it is terminal
+            if status.state.is_terminal:
+                executor.terminated.pop(task.id, None)
+                executor.completed.append(task)
+                self._maybe_complete(executor)
+            return
         log_path = executor.meta / "tasks" / f"{task.id}.updates"
         self.status_updates.update(executor.framework_id, status, log_path)
 
@@ -555,7 +582,7 @@ class Agent:
             )
         if executor.kind is not ExecutorKind.COMMAND:
             # command executors live inside the agent: their tasks' states say it all
-            self._call(
+            self.send(
                 AgentCall(
                     type=AgentCallType.EXECUTOR_EXITED,
                     agent_id=self.agent_id,
@@ -591,15 +618,19 @@ class Agent:
         framework = self.frameworks.get(executor.framework_id.value)
         if framework is None:
             return
+        executor.runtime = None
+        # the sandbox stays for operators to read; the checkpoint has served its purpose
         if framework.executors.get(executor.id) is executor:
             del framework.executors[executor.id]
             framework.completed_executors.append(executor)
             for task in executor.completed:
                 if framework.task_executors.get(task.id) == executor.id:
                     del framework.task_executors[task.id]
-        executor.runtime = None
-        # the sandbox stays for operators to read; the checkpoint has served its purpose
-        self._remove_later(executor.meta.parent.parent)
+            self._remove_later(executor.meta.parent.parent)  # executors/<id>: all its runs
+        else:
+            # a newer run of the same executor id took its place: remove this run only
+            framework.completed_executors.append(executor)
+            self._remove_later(executor.meta)
         if not framework.executors:
             del self.frameworks[framework.id.value]
             self.completed_frameworks.append(framework)
@@ -607,10 +638,11 @@ class Agent:
             self._remove_later(self.layout.framework_meta(self.agent_id_value, framework.id.value))
 
     def _remove_later(self, path: Path) -> None:
-        """Remove a finished checkpoint: moved aside at once (so that a new executor or
-        framework with the same id starts clean), deleted off the event loop (slow)."""
+        """Remove a finished checkpoint: moved into `meta/.trash` at once (so that a new
+        executor or framework with the same id starts clean); the trash is emptied in
+        batches by an `rm -rf` process, off the agent's event loop and CPU."""
         trash = self.layout.meta / ".trash"
-        target = trash / new_id()
+        target = trash / path.name
         try:
             path.rename(target)
         except FileNotFoundError:
@@ -619,7 +651,24 @@ class Agent:
                 path.rename(target)
             except FileNotFoundError:
                 return
-        self._spawn(asyncio.to_thread(shutil.rmtree, target, True))
+        except OSError:  # the name is taken in the trash already
+            path.rename(trash / new_id())
+        if self._trash_timer is None:
+            self._trash_timer = asyncio.get_running_loop().call_later(
+                TRASH_INTERVAL, lambda: self._spawn(self._empty_trash())
+            )
+
+    async def _empty_trash(self) -> None:
+        self._trash_timer = None
+        batch = self.layout.meta / f".trash-{new_id()}"
+        try:
+            (self.layout.meta / ".trash").rename(batch)
+        except FileNotFoundError:
+            return
+        process = await asyncio.create_subprocess_exec(
+            "rm", "-rf", "--", str(batch), stdin=asyncio.subprocess.DEVNULL
+        )
+        await process.wait()
 
     # --- kills and shutdowns --------------------------------------------------------------
 
@@ -669,6 +718,7 @@ class Agent:
         if framework is None:
             return
         # the framework is gone from the master: its updates can never be acknowledged
+        framework.removed = True
         self.status_updates.forget_framework(framework_id)
         for executor in list(framework.executors.values()):
             for task in [*executor.terminated.values()]:
@@ -750,7 +800,8 @@ class Agent:
 
     def recover(self) -> None:
         """Rebuild from `meta/`: re-attach to (reconnect) or kill (cleanup) what still runs."""
-        shutil.rmtree(self.layout.meta / ".trash", ignore_errors=True)
+        for trash in self.layout.meta.glob(".trash*"):
+            shutil.rmtree(trash, ignore_errors=True)
         latest = self.layout.latest_agent
         if not latest.exists():
             return
@@ -780,6 +831,8 @@ class Agent:
                 self._recover_framework(fw_dir, cleanup)
             except Exception:
                 self.metrics["slave/recovery_errors"] += 1
+                if self.flags.strict:
+                    raise  # --strict: refuse to start rather than lose track of tasks
                 log.exception("could not recover framework checkpoint %s", fw_dir)
         log.info(
             "recovered %d tasks of %d frameworks (%s)",

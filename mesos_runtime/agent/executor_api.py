@@ -49,7 +49,7 @@ async def handle(request: web.Request, agent: Agent) -> web.StreamResponse:
         call = ExecutorCall.from_json(body)
     except WireError as e:
         return _bad(f"Failed to validate executor::Call: {e}")
-    executor = agent._executor(call.framework_id, call.executor_id.value)
+    executor = agent.executor(call.framework_id, call.executor_id.value)
     if executor is None:
         return _bad(
             f"Executor '{call.executor_id.value}' of framework '{call.framework_id.value}' "
@@ -66,7 +66,7 @@ async def handle(request: web.Request, agent: Agent) -> web.StreamResponse:
             if call.message is None:
                 return _bad("Expecting 'message' to be present")
             agent.metrics["slave/valid_framework_messages"] += 1
-            agent._call(
+            agent.send(
                 AgentCall(
                     type=AgentCallType.MESSAGE,
                     agent_id=agent.agent_id,
@@ -90,7 +90,13 @@ def _update(agent: Agent, executor: Executor, call: ExecutorCall) -> web.Respons
     if status.state is TaskState.TASK_STAGING:
         return _bad("Received TASK_STAGING from executor, which is not allowed")
     if executor.task(status.task_id.value) is None:
-        return _bad(f"Task '{status.task_id.value}' is not known to executor '{executor.id}'")
+        done = next((t for t in executor.completed if t.id == status.task_id.value), None)
+        if done is None:
+            return _bad(f"Task '{status.task_id.value}' is not known to executor '{executor.id}'")
+        if any(s.uuid == status.uuid for s in done.statuses) and executor.runtime is not None:
+            # re-sent after its acknowledgement was lost (e.g. across an agent restart)
+            executor.runtime.acknowledged(done.id, status.uuid)
+        return web.Response(status=202)
     agent.task_status(
         executor,
         status.replace(source=StatusSource.SOURCE_EXECUTOR, executor_id=executor.info.executor_id),

@@ -38,10 +38,10 @@ PINGS_BEFORE_LOST = 5
 
 
 async def detect_master(master: str) -> str:
-    """`host:port` (or `http://host:port`) of the leading master; `zk://` is resolved through
-    ZooKeeper by mesos_runtime.discovery when that is installed."""
+    """`host:port` of the leading master for `--master`: `host:port`, `http://host:port`, or
+    `zk://...` / `file:///path` resolved by mesos_runtime.discovery (ZooKeeper)."""
     text = master.strip()
-    if text.startswith("zk://"):
+    if text.startswith(("zk://", "file://")):
         try:
             from mesos_runtime.discovery import detect_leader  # type: ignore[import-not-found]
         except ImportError:
@@ -115,6 +115,8 @@ class MasterLink:
                 raise
             except (aiohttp.ClientError, OSError, WireError, ValueError, TimeoutError) as e:
                 log.info("master channel: %s", e or type(e).__name__)
+            except Exception:  # e.g. ZooKeeper detection failing: keep trying
+                log.exception("master channel failed")
             self.address = None
             self.agent.on_disconnected()
             if self._redirect:

@@ -163,6 +163,7 @@ class Framework:
         default_factory=lambda: deque(maxlen=MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK)
     )
     task_executors: dict[str, str] = field(default_factory=dict)  # task id -> executor id
+    removed: bool = False  # shut down by the master: its updates can never be acknowledged
 
     @property
     def id(self) -> FrameworkID:

@@ -514,12 +514,12 @@ class Allocator:
         """Offer one agent's available resources, roles and frameworks in share order
         (`only`: just these frameworks per role, the others being known to want none).
 
-        The hot path of a cycle: cached offers, no resource arithmetic for an idle agent,
-        and shares repositioned once the agent is done (so the orders are not changed
-        while iterated; an agent goes to a role at most once anyway).
+        The hot path of a cycle: cached offers, no resource arithmetic for an idle agent.
+        Shares are repositioned once the agent is done, so the orders are not changed
+        while iterated (an agent goes to a role at most once anyway).
         """
         filters = self._filters.get(agent.id) if self._filters else None
-        granted: list[tuple[_Framework, _Role, Vector]] = []
+        granted: list[tuple[_Framework, _Role, Vector]] | None = None
         available = agent.available
         for _, role, node in self._role_order.entries:
             if only is None:
@@ -563,13 +563,19 @@ class Allocator:
                 offerable = offer.offerable
                 available = _EMPTY if offerable is available else available - offerable or _EMPTY
                 agent.available = available
-                granted.append((fw, node, offer.vec))
                 out.append(_new_allocation(framework_id, agent.id, role, tagged))
+                if available is _EMPTY and granted is None:
+                    # The usual case: one framework takes the whole agent and both loops
+                    # end here, so the orders may be changed right away.
+                    self._account(fw, node, offer.vec)
+                else:
+                    granted = granted or []
+                    granted.append((fw, node, offer.vec))
                 break
             if available is _EMPTY:
                 break
-        if granted:
-            self._account(granted)
+        for fw, node, vec in granted or ():
+            self._account(fw, node, vec)
         if available is not _EMPTY:
             # Whatever is left, nobody checked can take: until a filter that refused
             # it expires or a framework becomes eligible for more, skip this agent.
@@ -602,36 +608,34 @@ class Allocator:
             self._eligible_log = []
         self._eligible_log.append(fw)
 
-    def _account(self, granted: list[tuple[_Framework, _Role, Vector]]) -> None:
-        """Charge what one agent granted and reposition those frameworks and roles."""
+    def _account(self, fw: _Framework, node: _Role, vec: Vector) -> None:
+        """Charge a grant and reposition that framework and role (drf.add_fast and
+        drf.share inlined: this runs once per agent per cycle)."""
         inv = self._inverse
-        role_order = self._role_order
-        for fw, node, vec in granted:
-            # drf.add_fast and drf.share inlined: this runs once per agent per cycle.
-            c, m, d, g = vec
-            mine = fw.alloc.get(node.name)
-            if mine is None:
-                mine = fw.alloc[node.name] = zero()
-            mine[0] += c
-            mine[1] += m
-            mine[2] += d
-            mine[3] += g
-            ours = node.alloc
-            ours[0] += c
-            ours[1] += m
-            ours[2] += d
-            ours[3] += g
-            node.frameworks.set(
-                fw.id,
-                max(mine[0] * inv[0], mine[1] * inv[1], mine[2] * inv[2], mine[3] * inv[3]),
-                fw,
-            )
-            role_order.set(
-                node.name,
-                max(ours[0] * inv[0], ours[1] * inv[1], ours[2] * inv[2], ours[3] * inv[3])
-                / node.weight,
-                node,
-            )
+        c, m, d, g = vec
+        mine = fw.alloc.get(node.name)
+        if mine is None:
+            mine = fw.alloc[node.name] = zero()
+        mine[0] += c
+        mine[1] += m
+        mine[2] += d
+        mine[3] += g
+        ours = node.alloc
+        ours[0] += c
+        ours[1] += m
+        ours[2] += d
+        ours[3] += g
+        node.frameworks.set(
+            fw.id,
+            max(mine[0] * inv[0], mine[1] * inv[1], mine[2] * inv[2], mine[3] * inv[3]),
+            fw,
+        )
+        self._role_order.set(
+            node.name,
+            max(ours[0] * inv[0], ours[1] * inv[1], ours[2] * inv[2], ours[3] * inv[3])
+            / node.weight,
+            node,
+        )
 
     # --- introspection ---------------------------------------------------------------------
 

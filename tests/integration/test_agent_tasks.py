@@ -396,7 +396,7 @@ async def test_failing_health_check_reports_unhealthy_and_kills_the_task(driver)
         command=CommandInfo(value="test -f healthy"),
         delay_seconds=0,
         interval_seconds=0.2,
-        grace_period_seconds=0,
+        grace_period_seconds=30,  # failures count once it has been healthy
         consecutive_failures=2,
     )
     # healthy for a while, then the file goes away
@@ -531,3 +531,23 @@ async def test_executor_api_rejects_malformed_calls(cluster) -> None:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+async def test_framework_teardown_kills_its_tasks_on_the_agent(cluster, driver) -> None:
+    _, agent = cluster
+    _, (task,) = await driver.launch(lambda o: command_task(o, shell("echo $$ > pid; sleep 300")))
+    tid = task.task_id.value
+    await driver.framework.wait_state(tid, TaskState.TASK_RUNNING)
+    sandbox = Path(find_executor(agent, tid)["directory"])
+    pid = int(daemons.wait_until(lambda: (sandbox / "pid").read_text().strip()))
+    framework_id = driver.client.framework_id.value
+    await driver.client.teardown()
+    daemons.wait_until(lambda: not _alive(pid), 30, message="task killed")
+
+    def framework_completed() -> bool:
+        state = agent_state(agent)
+        return not any(f["id"] == framework_id for f in state["frameworks"]) and any(
+            f["id"] == framework_id for f in state["completed_frameworks"]
+        )
+
+    daemons.wait_until(framework_completed, 30, message="framework completed on the agent")

@@ -94,8 +94,8 @@ def test_each_allocation_carries_everything_available_tagged_with_the_role() -> 
     allocator = cluster(agents=1)
     allocator.add_framework("f1", ["web"])
     [allocation] = allocator.allocate()
-    assert allocation.role == "web"
-    assert allocation.resources == Resources.parse(AGENT).allocate("web")
+    assert allocation == Allocation("f1", "agent-0", "web", Resources.parse(AGENT).allocate("web"))
+    assert hash(allocation) == hash(Allocation("f1", "agent-0", "web", allocation.resources))
     assert not allocator.available("agent-0")
     assert allocator.allocate() == []  # never offered twice
 
