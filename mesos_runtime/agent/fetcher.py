@@ -246,7 +246,11 @@ def extract(archive: Path, dest: Path, uri: str = "") -> None:
                     raise FetchError(
                         f"Refusing to extract '{label}': member '{member.name}' is a device file"
                     )
-            # the data filter re-checks the same rules inside tarfile itself
-            tar.extractall(dest, members=members, filter="data")
+            # where tarfile has extraction filters (3.11.4+), the data filter re-checks
+            # the same rules; Debian 12's 3.11.2 lacks them, and the checks above suffice
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(dest, members=members, filter="data")
+            else:
+                tar.extractall(dest, members=members)
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as e:
         raise FetchError(f"Failed to extract '{label}': {e}") from None
