@@ -2,7 +2,8 @@
 by a framework on the scheduler library as offers allow, from submit until every
 TASK_FINISHED is acknowledged.
 
-    .venv/bin/python -m bench.task_throughput [--tasks 1000] [--profile DIR] [--json]
+    .venv/bin/python -m bench.task_throughput [--tasks 1000] [--isolation posix/cpu,posix/mem]
+        [--profile DIR] [--json]
 
 `--profile DIR` runs the master and the agent under cProfile and prints where their time
 went (the profiles stay in DIR/<daemon>.prof for `python -m pstats`).
@@ -182,6 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--agent-resources", default="cpus:4;mem:4096;disk:1024")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--isolation",
+        help="the agent's --isolation (posix/cpu,posix/mem or cgroups/cpu,cgroups/mem); "
+        "default: the agent's own (cgroups where writable)",
+    )
     parser.add_argument("--profile", type=Path, help="profile the daemons into this directory")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
@@ -201,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             agents=1,
             port=port,
             agent_resources=args.agent_resources,
+            agent_flags=[f"--isolation={args.isolation}"] if args.isolation else [],
             interpreter=interpreter,
         )
         try:

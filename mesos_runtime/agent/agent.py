@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mesos_runtime.wire.agent_channel import (
+    CHANNEL_VERSION,
     AgentCall,
     AgentCallType,
     AgentEvent,
@@ -99,8 +100,9 @@ class Agent:
             retry_interval=float(flags.status_update_retry_interval),
             max_retry_interval=60.0,
         )
-        # POSTs a call to the master: set by the master link
+        # POSTs a call to the master / queues a status update for it: set by the master link
         self.send_call: Callable[[AgentCall], Awaitable[None]] | None = None
+        self.send_update: Callable[[AgentUpdate], None] | None = None
         self.frameworks: dict[str, Framework] = {}
         self.completed_frameworks: deque[Framework] = deque(maxlen=MAX_COMPLETED_FRAMEWORKS)
         self.master_info: MasterInfo | None = None
@@ -174,7 +176,7 @@ class Agent:
                     tasks.append(reported)
         return AgentSubscribe(
             agent_info=self.info,
-            version=1,
+            version=CHANNEL_VERSION,
             runtime_version=_runtime_version(),
             frameworks=frameworks,
             executors=executors,
@@ -207,16 +209,10 @@ class Agent:
         self.registered = False
         self.status_updates.pause()
 
-    async def _forward_update(self, framework_id: FrameworkID, status: TaskStatus) -> None:
-        if self.send_call is None or self.agent_id is None:
+    def _forward_update(self, framework_id: FrameworkID, status: TaskStatus) -> None:
+        if self.send_update is None or self.agent_id is None:
             return
-        await self.send_call(
-            AgentCall(
-                type=AgentCallType.UPDATE,
-                agent_id=self.agent_id,
-                update=AgentUpdate(framework_id=framework_id, status=status),
-            )
-        )
+        self.send_update(AgentUpdate(framework_id=framework_id, status=status))
 
     def send(self, call: AgentCall) -> None:
         """Send a call to the master in the background (best effort)."""

@@ -1,9 +1,11 @@
-"""The agent's end of the agent <-> master channel (wire/agent_channel.py, version 1).
+"""The agent's end of the agent <-> master channel (wire/agent_channel.py, versions 1-2).
 
 It subscribes (registers, or re-registers with its id and everything it runs), reads the
 master's event stream, answers PINGs, POSTs the agent's calls, and on losing the stream --
 or hearing no PING for too long -- subscribes again with randomized exponential backoff.
 Where the master is comes from `detect_master`, the one place that understands `--master`.
+Status updates go one per UPDATE call (version 1), or, when the master's REGISTERED says
+version 2, in batches: whatever queued while the previous UPDATE was in flight.
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ import aiohttp
 
 from mesos_runtime.wire import recordio
 from mesos_runtime.wire.agent_channel import (
+    BATCHED_UPDATES_VERSION,
     CHANNEL_PATH,
+    CHANNEL_VERSION,
+    MIN_CHANNEL_VERSION,
     AgentCall,
     AgentCallType,
     AgentEvent,
     AgentEventType,
+    AgentUpdate,
 )
 from mesos_runtime.wire.record import WireError
 
@@ -33,6 +39,7 @@ from .agent import Agent
 log = logging.getLogger("mesos_runtime.agent.master_link")
 
 MAX_BACKOFF = 60.0
+MAX_UPDATES_PER_CALL = 512
 DEFAULT_PING_INTERVAL = 15.0
 PINGS_BEFORE_LOST = 5
 
@@ -78,7 +85,12 @@ class MasterLink:
         self._task: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
         self.registrations = 0
+        self.version = CHANNEL_VERSION  # what we offer in SUBSCRIBE (lowered for old masters)
+        self.batching = False  # both sides speak BATCHED_UPDATES_VERSION
+        self._updates: list[AgentUpdate] = []
+        self._flusher: asyncio.Task[None] | None = None
         agent.send_call = self.call
+        agent.send_update = self.send_update
 
     def start(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -94,6 +106,8 @@ class MasterLink:
                 await self._task
         for call in list(self._calls):
             call.cancel()
+        if self._flusher is not None:
+            self._flusher.cancel()
         if self._session is not None:
             await self._session.close()
 
@@ -118,6 +132,8 @@ class MasterLink:
             except Exception:  # e.g. ZooKeeper detection failing: keep trying
                 log.exception("master channel failed")
             self.address = None
+            self.batching = False
+            self._updates.clear()  # the status update manager resends every head anyway
             self.agent.on_disconnected()
             if self._redirect:
                 continue
@@ -128,7 +144,9 @@ class MasterLink:
 
     async def _subscribe(self, address: str) -> None:
         assert self._session is not None
-        call = AgentCall(type=AgentCallType.SUBSCRIBE, subscribe=self.agent.subscribe_payload())
+        subscribe = self.agent.subscribe_payload()
+        subscribe.version = self.version
+        call = AgentCall(type=AgentCallType.SUBSCRIBE, subscribe=subscribe)
         async with self._session.post(
             f"http://{address}{CHANNEL_PATH}",
             json=call.to_json(),
@@ -143,6 +161,11 @@ class MasterLink:
                 return
             if response.status != 200:
                 body = (await response.text())[:300]
+                if response.status == 400 and "version" in body and self.version > 1:
+                    # a master older than us: speak its version (1) and subscribe again
+                    self.version = MIN_CHANNEL_VERSION
+                    self._redirect = address
+                    return
                 raise ValueError(f"SUBSCRIBE answered {response.status}: {body}")
             last_ping = time.monotonic()
             ping_timeout = self._ping_timeout(None)
@@ -156,6 +179,8 @@ class MasterLink:
                     if event.type is AgentEventType.REGISTERED and event.registered:
                         self.address = address
                         self.registrations += 1
+                        agreed = min(self.version, event.registered.version or 1)
+                        self.batching = agreed >= BATCHED_UPDATES_VERSION
                         ping_timeout = self._ping_timeout(event.registered.ping_interval_seconds)
                         self.agent.on_registered(event.registered)
                     elif event.type is AgentEventType.PING:
@@ -191,6 +216,34 @@ class MasterLink:
         task = asyncio.get_running_loop().create_task(self.call(call))
         self._calls.add(task)
         task.add_done_callback(self._calls.discard)
+
+    def send_update(self, update: AgentUpdate) -> None:
+        """Send a status update: alone (version 1) or with whatever else queues meanwhile."""
+        if self.address is None or self.agent.agent_id is None:
+            return
+        if not self.batching:
+            self._send_later(
+                AgentCall(type=AgentCallType.UPDATE, agent_id=self.agent.agent_id, update=update)
+            )
+            return
+        self._updates.append(update)
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_updates())
+
+    async def _flush_updates(self) -> None:
+        # runs after the current burst has queued; one UPDATE in flight at a time, so a busy
+        # agent sends few large calls and an idle one sends each update at once
+        try:
+            while self._updates and self.agent.agent_id is not None:
+                batch = self._updates[:MAX_UPDATES_PER_CALL]
+                del self._updates[:MAX_UPDATES_PER_CALL]
+                await self.call(
+                    AgentCall(
+                        type=AgentCallType.UPDATE, agent_id=self.agent.agent_id, updates=batch
+                    )
+                )
+        finally:
+            self._flusher = None
 
     async def call(self, call: AgentCall) -> None:
         """POST a call to the master we are subscribed to; failures are logged (status

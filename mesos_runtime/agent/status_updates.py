@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from mesos_runtime.wire.mesos import FrameworkID, TaskStatus, status_uuid
 
 from . import checkpoint
 
-Forward = Callable[[FrameworkID, TaskStatus], Awaitable[None]]
+# sends (or queues) an update for the master; a coroutine is run as a task
+Forward = Callable[[FrameworkID, TaskStatus], Awaitable[None] | None]
 
 
 @dataclass(slots=True)
@@ -153,9 +155,11 @@ class StatusUpdateManager:
             stream.timer.cancel()
         stream.interval = self._min if reset else min(stream.interval * 2, self._max)
         head = stream.pending[0]
-        task = asyncio.get_running_loop().create_task(self._forward(stream.framework_id, head))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        sent = self._forward(stream.framework_id, head)
+        if inspect.isawaitable(sent):
+            task = asyncio.ensure_future(sent)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         stream.timer = asyncio.get_running_loop().call_later(
             stream.interval, self._retry, key, head.uuid
         )

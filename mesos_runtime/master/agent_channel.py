@@ -1,6 +1,7 @@
 """Server side of the agent channel (`POST /agent/v1`, see mesos_runtime/wire/agent_channel.py
 and docs/agent-channel.md): SUBSCRIBE opens the agent's event stream; PONG, UPDATE,
-MESSAGE, EXECUTOR_EXITED and UNREGISTER are answered 202 and handed to the master.
+MESSAGE, EXECUTOR_EXITED and UNREGISTER are answered 202 and handed to the master (an
+UPDATE of channel version 2 may carry a batch of updates: each is handed over in order).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from aiohttp import web
 from mesos_runtime.wire.agent_channel import (
     CHANNEL_PATH,
     CHANNEL_VERSION,
+    MIN_CHANNEL_VERSION,
     AgentCall,
     AgentCallType,
     AgentEvent,
@@ -29,7 +31,6 @@ PATH = CHANNEL_PATH
 
 _PAYLOAD = {
     AgentCallType.SUBSCRIBE: "subscribe",
-    AgentCallType.UPDATE: "update",
     AgentCallType.MESSAGE: "message",
     AgentCallType.EXECUTOR_EXITED: "executor_exited",
 }
@@ -58,6 +59,8 @@ async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
     name = _PAYLOAD.get(call.type)
     if name is not None and getattr(call, name) is None:
         return text(400, f"Expecting '{name}' to be present")
+    if call.type is AgentCallType.UPDATE and call.update is None and not call.updates:
+        return text(400, "Expecting 'update' or 'updates' to be present")
     if call.type is AgentCallType.SUBSCRIBE:
         return await _subscribe(request, master, call)
     if call.agent_id is None:
@@ -71,7 +74,10 @@ async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
             case AgentCallType.PONG:
                 master.agent_pong(agent)
             case AgentCallType.UPDATE:
-                master.agent_update(agent, call.update)  # type: ignore[arg-type]
+                if call.update is not None:
+                    master.agent_update(agent, call.update)
+                for update in call.updates:  # channel version 2: a batch, in order
+                    master.agent_update(agent, update)
             case AgentCallType.MESSAGE:
                 master.agent_message(agent, call.message)  # type: ignore[arg-type]
             case AgentCallType.EXECUTOR_EXITED:
@@ -89,8 +95,12 @@ async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
 async def _subscribe(request: web.Request, master: Master, call: AgentCall) -> web.StreamResponse:
     assert call.subscribe is not None
     version = call.subscribe.version or CHANNEL_VERSION
-    if version != CHANNEL_VERSION:
-        return text(400, f"Agent channel version {version} is not supported ({CHANNEL_VERSION})")
+    if not MIN_CHANNEL_VERSION <= version <= CHANNEL_VERSION:
+        return text(
+            400,
+            f"Agent channel version {version} is not supported "
+            f"({MIN_CHANNEL_VERSION}..{CHANNEL_VERSION})",
+        )
     stream = EventStream(str(uuidlib.uuid4()))
     try:
         agent = await master.agent_subscribe(call.subscribe, stream, request.remote or "127.0.0.1")

@@ -19,7 +19,8 @@ class MasterFlags:
     cluster: str | None = flag(help="Human readable name for the cluster")
     zk: str | None = flag(help="ZooKeeper URL zk://host1:port1,host2:port2/path (HA)")
     quorum: int | None = flag(
-        help="Accepted for compatibility (the registry quorum is ZooKeeper's)"
+        help="ZooKeeper servers that must hold a registry write (needs --zk; at most the"
+        " servers listed there; ZooKeeper's own majority decides durability)"
     )
     zk_session_timeout: Duration = flag(Duration(10.0), help="ZooKeeper session timeout")
     allocation_interval: Duration = flag(Duration(1.0), help="Interval between batch allocations")
@@ -31,6 +32,10 @@ class MasterFlags:
     )
     agent_reregister_timeout: Duration = flag(
         Duration(600.0), help="Time admitted agents have to re-register after master recovery"
+    )
+    registry_max_agent_age: Duration = flag(
+        Duration(14 * 24 * 3600.0),
+        help="Time an unreachable agent stays in the registry before it is gone for good",
     )
     offer_timeout: Duration | None = flag(help="Time after which an unanswered offer is rescinded")
     heartbeat_interval: Duration = flag(

@@ -147,6 +147,30 @@ async def _first(*waits: Coroutine[Any, Any, Any]) -> int:
     return next(i for i, t in enumerate(tasks) if t in done)
 
 
+def check_quorum(flags: MasterFlags) -> None:
+    """`--quorum` as this master means it: the registry lives in ZooKeeper and a write is
+    durable once ZooKeeper's majority holds it. So the flag needs --zk, and it must be a
+    majority of the ZooKeeper servers --zk lists, and no more than them (it could never be
+    met). Raises ValueError saying what is wrong."""
+    if flags.quorum is None:
+        return
+    if not flags.zk:
+        raise ValueError("--quorum needs --zk: a standalone master's registry is a local file")
+    from mesos_runtime.discovery import parse_zk_url  # only with --zk: kazoo is heavy
+
+    try:
+        servers = len(parse_zk_url(flags.zk).servers)
+    except ValueError as e:
+        raise ValueError(f"--zk: {e}") from None
+    majority = servers // 2 + 1
+    if not majority <= flags.quorum <= servers:
+        raise ValueError(
+            f"--quorum={flags.quorum}: the registry is written to ZooKeeper, where a write "
+            f"is durable once a majority of its servers hold it; with {servers} ZooKeeper "
+            f"server(s) in --zk the quorum must be between {majority} and {servers}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         flags = parse_flags(MasterFlags, sys.argv[1:] if argv is None else argv)
@@ -158,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         parse_weights(flags.weights)
+        check_quorum(flags)
     except ValueError as e:
         print(e, file=sys.stderr)
         return 1

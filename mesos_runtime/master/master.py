@@ -167,6 +167,8 @@ class Master:
         self._allocation_pending = False
         self._tasks: list[asyncio.Task[Any]] = []
         self._timers: list[asyncio.TimerHandle] = []
+        # unreachable agents become gone after --registry_max_agent_age
+        self._gone_timers: dict[str, asyncio.TimerHandle] = {}
         # called when the registry refuses a write: this master must stop acting at once
         self.on_fenced: Callable[[], None] | None = None
 
@@ -196,6 +198,7 @@ class Master:
                 info=known[0] if known else AgentInfo(hostname="", id=entry.id),
                 timestamp=entry.timestamp.nanoseconds / 1e9,
             )
+            self._schedule_gone(entry.id.value, entry.timestamp.nanoseconds / 1e9)
         if doc.schedules:
             self.schedule = doc.schedules[0]
         self.machines = {m.id: m.mode for m in doc.machines}
@@ -218,7 +221,7 @@ class Master:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for timer in self._timers:
+        for timer in [*self._timers, *self._gone_timers.values()]:
             timer.cancel()
         for framework in self.frameworks.values():
             if framework.failover_timer:
@@ -1045,6 +1048,14 @@ class Master:
                 )
             elif agent_id is not None and agent_id in self.recovered_agents:
                 continue  # the agent may still re-register with it: no answer yet, as Mesos
+            elif agent_id is not None and self.registry.is_gone(agent_id):
+                status = self._master_status(
+                    task_id,
+                    TaskState.TASK_GONE if framework.partition_aware else TaskState.TASK_LOST,
+                    StatusReason.REASON_RECONCILIATION,
+                    "Reconciliation: Agent is gone",
+                    agent_id=agent_id,
+                )
             else:
                 status = self._master_status(
                     task_id,
@@ -1099,6 +1110,8 @@ class Master:
 
         old = self.agents.get(agent_id)
         was_unreachable = self.unreachable.pop(agent_id, None) is not None
+        if (timer := self._gone_timers.pop(agent_id, None)) is not None:
+            timer.cancel()
         self.recovered_agents.pop(agent_id, None)
         timestamp = now()
         known_before: list[TrackedTask] = []
@@ -1312,6 +1325,7 @@ class Master:
             return
         log.warning("Agent %s at %s is unreachable", agent.id, agent.pid)
         self.unreachable[agent.id] = UnreachableAgentState(info=agent.info, timestamp=timestamp)
+        self._schedule_gone(agent.id, timestamp)
         self._remove_agent(agent, unreachable=True)
         self.counters["master/slave_unreachable_completed"] += 1
 
@@ -1382,8 +1396,51 @@ class Master:
                     "Agent %s did not re-register within --agent_reregister_timeout", agent_id
                 )
                 self.recovered_agents.pop(agent_id)
-                self.unreachable[agent_id] = UnreachableAgentState(info=info, timestamp=now())
-                self._spawn(self.registry.mark_unreachable(agent_id, now()))
+                timestamp = now()
+                self.unreachable[agent_id] = UnreachableAgentState(info=info, timestamp=timestamp)
+                self._schedule_gone(agent_id, timestamp)
+                self.counters["master/slave_unreachable_completed"] += 1
+                self._spawn(self.registry.mark_unreachable(agent_id, timestamp))
+
+    def _schedule_gone(self, agent_id: str, unreachable_since: float) -> None:
+        """An unreachable agent is gone once it has been unreachable for
+        --registry_max_agent_age (Mesos garbage-collects it from the registry then)."""
+        delay = max(0.0, unreachable_since + float(self.flags.registry_max_agent_age) - now())
+        loop = asyncio.get_running_loop()
+        if (old := self._gone_timers.pop(agent_id, None)) is not None:
+            old.cancel()
+        self._gone_timers[agent_id] = loop.call_later(
+            delay, lambda: self._spawn(self.agent_gone(agent_id))
+        )
+
+    async def agent_gone(self, agent_id: str) -> None:
+        """An agent unreachable for too long is removed for good: recorded as gone (it is
+        refused if it comes back), its unreachable tasks become TASK_GONE."""
+        self._gone_timers.pop(agent_id, None)
+        if agent_id not in self.unreachable:
+            return  # it came back meanwhile
+        await self.registry.remove_agent(agent_id)
+        if self.unreachable.pop(agent_id, None) is None:
+            return
+        log.warning("Agent %s was unreachable for --registry_max_agent_age: gone", agent_id)
+        self.counters["master/slave_removals"] += 1
+        for framework in self.frameworks.values():
+            for task in [t for t in framework.unreachable_tasks.values() if t.agent_id == agent_id]:
+                framework.unreachable_tasks.pop(task.id, None)
+                status = self._master_status(
+                    task.id,
+                    TaskState.TASK_GONE,
+                    StatusReason.REASON_AGENT_REMOVED,
+                    "Agent was unreachable for too long and is gone",
+                    agent_id=agent_id,
+                    executor_id=task.executor_id,
+                )
+                task.state, task.status = TaskState.TASK_GONE, status
+                task.statuses.append(status)
+                framework.completed_tasks.append(task)
+                self.counters[_state_counter(TaskState.TASK_GONE)] += 1
+                self._send_update(framework, status)
+                self._publish_task_updated(framework.id, status)
 
     def agent_update(self, agent: Agent, call: AgentUpdate) -> None:
         """A status update from the agent: record it, forward it to the framework."""

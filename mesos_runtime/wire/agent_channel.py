@@ -29,7 +29,11 @@ from .mesos import (
 )
 from .record import Record, record, repeated, required
 
-CHANNEL_VERSION = 1
+CHANNEL_VERSION = 2  # the newest version this runtime speaks
+MIN_CHANNEL_VERSION = 1  # the oldest it still accepts
+# version 2: an UPDATE call may carry several updates in `updates` (one POST for a burst);
+# an agent sends it only when both its SUBSCRIBE and the master's REGISTERED say >= 2
+BATCHED_UPDATES_VERSION = 2
 CHANNEL_PATH = "/agent/v1"
 
 
@@ -37,7 +41,7 @@ class AgentCallType(enum.Enum):
     UNKNOWN = "UNKNOWN"
     SUBSCRIBE = "SUBSCRIBE"  # register (no agent_info.id) or re-register (with it)
     PONG = "PONG"  # answers a PING
-    UPDATE = "UPDATE"  # a task status update, with a uuid: retried until ACKNOWLEDGEd
+    UPDATE = "UPDATE"  # task status update(s), with a uuid: retried until ACKNOWLEDGEd
     MESSAGE = "MESSAGE"  # executor -> framework message
     EXECUTOR_EXITED = "EXECUTOR_EXITED"  # becomes the scheduler's FAILURE event
     UNREGISTER = "UNREGISTER"  # orderly agent shutdown: the master removes the agent
@@ -82,6 +86,7 @@ class AgentCall(Record):
     agent_id: AgentID | None = None  # required on every call but SUBSCRIBE
     subscribe: AgentSubscribe | None = None
     update: AgentUpdate | None = None
+    updates: list[AgentUpdate] = repeated()  # version 2: several updates, in order
     message: AgentMessage | None = None
     executor_exited: ExecutorExited | None = None
 

@@ -34,7 +34,10 @@ def record(cls: type[T] | None = None, *, frozen: bool = False) -> Any:
     """Declare a record: a keyword-only slotted dataclass with the JSON mapping."""
 
     def wrap(c: type[T]) -> type[T]:
-        return dataclasses.dataclass(slots=True, kw_only=True, frozen=frozen, eq=True)(c)
+        own = {name for name in ("to_json", "from_json") if name in c.__dict__}
+        made = dataclasses.dataclass(slots=True, kw_only=True, frozen=frozen, eq=True)(c)
+        _install_lazy_codec(made, own)
+        return made
 
     return wrap(cls) if cls is not None else wrap
 
@@ -226,3 +229,135 @@ def _codec_for(hint: Any) -> tuple[_Decoder, _Encoder]:
         if hint is bytes:
             return _decode_bytes, _encode_bytes
     raise TypeError(f"no JSON mapping for field type {hint!r}")
+
+
+# --- compiled codecs ----------------------------------------------------------------------
+# Every @record class gets its own to_json/from_json, generated (on first use, when its
+# forward references resolve) as straight-line code per field: the generic methods above
+# walk a codec table per value, and records are encoded/decoded on every call and event.
+
+
+def _install_lazy_codec(cls: type, own: set[str]) -> None:
+    if "to_json" not in own:
+
+        def to_json(self: Any) -> dict[str, Any]:
+            return _compile(cls)[0](self)
+
+        type.__setattr__(cls, "to_json", to_json)
+    if "from_json" not in own:
+
+        def from_json(c: Any, obj: Any, path: str = "") -> Any:
+            if c is not cls:  # a subclass that is not a @record itself
+                return Record.from_json.__func__(c, obj, path)  # type: ignore[attr-defined]
+            return _compile(cls)[1](c, obj, path)
+
+        type.__setattr__(cls, "from_json", classmethod(from_json))
+
+
+_IDENTITY_TYPES = (str, bool, int, float)
+
+
+def _compile(cls: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Generate, install and return `cls`'s (to_json, from_json)."""
+    hints = typing.get_type_hints(cls)
+    ns: dict[str, Any] = {
+        "WireError": WireError,
+        "_eb": _encode_bytes,
+        "_dstr": _decode_str,
+        "_dbool": _decode_bool,
+        "_dint": _decode_int,
+        "_dfloat": _decode_float,
+        "_list": list,
+        "_isinstance": isinstance,
+        "_enumerate": enumerate,
+    }
+    enc = ["def to_json(self):", "    out = {}"]
+    dec = [
+        "def from_json(cls, obj, path=''):",
+        "    if obj.__class__ is not dict and not _isinstance(obj, dict):",
+        '        raise WireError(f"{path or cls.__name__}: expected a JSON object")',
+        "    prefix = path + '.' if path else ''",
+        "    get = obj.get",
+        "    kw = {}",
+    ]
+    for i, f in enumerate(dataclasses.fields(cls)):
+        name = f.name
+        hint = _strip_optional(hints[name])
+        dfn, efn = _codec_for(hint)
+        ns[f"_d{i}"], ns[f"_e{i}"] = dfn, efn
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        # encoding
+        enc.append(f"    v = self.{name}")
+        origin = typing.get_origin(hint)
+        if origin is list:
+            item = _strip_optional(typing.get_args(hint)[0])
+            enc.append("    if v is not None and (v.__class__ is not _list or v):")
+            if isinstance(item, type) and issubclass(item, Record):
+                enc.append(f"        out[{name!r}] = [x.to_json() for x in v]")
+            elif isinstance(item, type) and issubclass(item, enum.Enum):
+                enc.append(f"        out[{name!r}] = [x.value for x in v]")
+            else:
+                enc.append(f"        out[{name!r}] = _e{i}(v)")
+        elif hint is typing.Any:
+            enc.append("    if v is not None and not (_isinstance(v, _list) and not v):")
+            enc.append(f"        out[{name!r}] = v")
+        elif isinstance(hint, type) and issubclass(hint, Record):
+            enc.append(f"    if v is not None: out[{name!r}] = v.to_json()")
+        elif isinstance(hint, type) and issubclass(hint, enum.Enum):
+            enc.append(f"    if v is not None: out[{name!r}] = v.value")
+        elif hint is bytes:
+            enc.append(f"    if v is not None: out[{name!r}] = _eb(v)")
+        else:
+            enc.append("    if v is not None and not (v.__class__ is _list and not v):")
+            enc.append(f"        out[{name!r}] = _e{i}(v)")
+        # decoding
+        dec.append(f"    v = get({name!r})")
+        dec.append("    if v is None:")
+        if required:
+            dec.append(
+                f'        raise WireError("missing required field \'" + prefix + {name!r} + "\'")'
+            )
+        else:
+            dec.append("        pass")
+        if isinstance(hint, type) and issubclass(hint, Record):
+            ns[f"_c{i}"] = hint
+            dec.append(f"    else: kw[{name!r}] = _c{i}.from_json(v, prefix + {name!r})")
+        elif isinstance(hint, type) and issubclass(hint, enum.Enum):
+            ns[f"_m{i}"] = {m.value: m for m in hint}
+            dec.append(f"    elif v.__class__ is str and v in _m{i}: kw[{name!r}] = _m{i}[v]")
+            dec.append(f"    else: kw[{name!r}] = _d{i}(v, prefix + {name!r})")
+        elif hint in _IDENTITY_TYPES:
+            check = "v is True or v is False" if hint is bool else f"v.__class__ is {hint.__name__}"
+            dec.append(f"    elif {check}: kw[{name!r}] = v")
+            dec.append(f"    else: kw[{name!r}] = _d{i}(v, prefix + {name!r})")
+        elif origin is list and _is_record(_strip_optional(typing.get_args(hint)[0])):
+            ns[f"_c{i}"] = _strip_optional(typing.get_args(hint)[0])
+            dec.append("    elif v.__class__ is _list:")
+            dec.append(f"        p = prefix + {name!r}")
+            dec.append(
+                f"        kw[{name!r}] = [_c{i}.from_json(x, f'{{p}}[{{j}}]') "
+                "for j, x in _enumerate(v)]"
+            )
+            dec.append(f"    else: kw[{name!r}] = _d{i}(v, prefix + {name!r})")
+        else:
+            dec.append(f"    else: kw[{name!r}] = _d{i}(v, prefix + {name!r})")
+    enc.append("    return out")
+    dec.append("    return cls(**kw)")
+    exec(compile("\n".join(enc) + "\n" + "\n".join(dec), f"<record {cls.__name__}>", "exec"), ns)
+    to_json, from_json = ns["to_json"], ns["from_json"]
+    to_json.__qualname__ = f"{cls.__name__}.to_json"
+    from_json.__qualname__ = f"{cls.__name__}.from_json"
+    type.__setattr__(cls, "to_json", to_json)
+    type.__setattr__(cls, "from_json", classmethod(from_json))
+    return to_json, from_json
+
+
+def _strip_optional(hint: Any) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0]
+    return hint
+
+
+def _is_record(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, Record)
