@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from mesos_runtime.wire.flags import as_dict
-from mesos_runtime.wire.record import Record, WireError, record, repeated, required
+from mesos_runtime.wire.record import Record, record, repeated, required
 
 from . import metrics, views
 from .flags import parse_weights
@@ -21,9 +21,7 @@ from .registry import RegistryFenced
 from .state import EventStream
 from .streaming import (
     accepts_json,
-    check_content_type,
-    method_not_allowed,
-    read_json,
+    decode_call,
     serve_stream,
     text,
 )
@@ -155,18 +153,11 @@ _ACTIONS = {"UPDATE_MAINTENANCE_SCHEDULE", "START_MAINTENANCE", "STOP_MAINTENANC
 async def _operator(
     request: web.Request, master: Master, weights: dict[str, float]
 ) -> web.StreamResponse:
-    if request.method != "POST":
-        return method_not_allowed(request)
-    refused = check_content_type(request)
-    if refused is not None:
-        return refused
-    body, refused = await read_json(request)
-    if refused is not None:
-        return refused
-    try:
-        call = OperatorCall.from_json(body)
-    except WireError as e:
-        return text(400, f"Failed to convert JSON into Call protobuf: {e}")
+    call, refused = await decode_call(
+        request, OperatorCall, "Failed to convert JSON into Call protobuf"
+    )
+    if call is None:
+        return refused  # type: ignore[return-value]
     if call.type not in _QUERIES and call.type not in _ACTIONS:
         return text(400, f"Failed to validate master::Call: unknown call type '{call.type}'")
     if not accepts_json(request):

@@ -10,7 +10,6 @@ import uuid as uuidlib
 
 from aiohttp import web
 
-from mesos_runtime.wire.record import WireError
 from mesos_runtime.wire.scheduler import Call, CallType
 
 from .master import Master
@@ -18,9 +17,7 @@ from .registry import RegistryFenced
 from .state import EventStream
 from .streaming import (
     accepts_json,
-    check_content_type,
-    method_not_allowed,
-    read_json,
+    decode_call,
     serve_stream,
     text,
 )
@@ -40,18 +37,9 @@ def add_routes(app: web.Application, master: Master) -> None:
 
 
 async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
-    if request.method != "POST":
-        return method_not_allowed(request)
-    refused = check_content_type(request)
-    if refused is not None:
-        return refused
-    body, refused = await read_json(request)
-    if refused is not None:
-        return refused
-    try:
-        call = Call.from_json(body)
-    except WireError as e:
-        return text(400, f"Failed to convert JSON into Call protobuf: {e}")
+    call, refused = await decode_call(request, Call, "Failed to convert JSON into Call protobuf")
+    if call is None:
+        return refused  # type: ignore[return-value]
     error = validate_call(call)
     if error is not None:
         return text(400, f"Failed to validate scheduler::Call: {error}")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-from mesos_runtime.wire import recordio
+from mesos_runtime.wire import Record, WireError, recordio
 
 from .state import EventStream
 
@@ -59,6 +59,32 @@ async def read_json(request: web.Request) -> tuple[Any, web.Response | None]:
         return json.loads(body), None
     except (ValueError, UnicodeDecodeError) as e:
         return None, text(400, f"Failed to parse body into JSON: {e}")
+
+
+R = TypeVar("R", bound=Record)
+
+
+async def decode_call(
+    request: web.Request, kind: type[R], refusal: str
+) -> tuple[R | None, web.Response | None]:
+    """The prelude every v1 POST endpoint shares: method, Content-Type, JSON, the record.
+
+    Returns the decoded call, or the 4xx response that refuses the request; `refusal`
+    prefixes a decoding error (Mesos' wording, e.g. "Failed to convert JSON into Call
+    protobuf").
+    """
+    if request.method != "POST":
+        return None, method_not_allowed(request)
+    refused = check_content_type(request)
+    if refused is not None:
+        return None, refused
+    body, refused = await read_json(request)
+    if refused is not None:
+        return None, refused
+    try:
+        return kind.from_json(body), None
+    except WireError as e:
+        return None, text(400, f"{refusal}: {e}")
 
 
 async def serve_stream(
