@@ -274,6 +274,13 @@ class SchedulerClient:
                     if 200 <= response.status < 300:
                         return
                     location = response.headers.get("Location", "")
+                    if response.status == 503:
+                        # the master lost (or has not yet gained) leadership: find the leader
+                        # and re-subscribe rather than fail the framework
+                        raise MasterUnavailable(f"{call.type.value}: {base} answered 503: {text}")
+                    if response.status == 403 and call.type is not CallType.SUBSCRIBE:
+                        # "Framework is not subscribed": this stream is over (e.g. a failover)
+                        raise StreamLost(f"{call.type.value}: {base} answered 403: {text}")
                     if response.status not in _REDIRECTS or not location:
                         raise CallError(response.status, text or (response.reason or ""), call.type)
             except (aiohttp.ClientError, OSError, TimeoutError) as e:

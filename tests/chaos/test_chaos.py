@@ -7,6 +7,7 @@ every status update acknowledged, no resource offered twice at once, one acting 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -22,17 +23,20 @@ TOTAL = 60
 
 
 async def under_load(
-    cluster: Cluster, inject: Callable[[LoadFramework], Awaitable[None]]
+    cluster: Cluster,
+    inject: Callable[[LoadFramework], Awaitable[None]],
+    total: int = TOTAL,
+    command: str = "sleep 0.5",
 ) -> LoadFramework:
     """Run the load, inject the failure once it is under way, wait for every task."""
-    load = LoadFramework(total=TOTAL, in_flight=6, agent_total=cluster.agent_total)
+    load = LoadFramework(total=total, in_flight=6, command=command, agent_total=cluster.agent_total)
     client, loop = await run_load(cluster.zk_url, load)
     try:
         await wait_for(lambda: len(load.finished) >= 8 and load.running_attempts(), load)
         await inject(load)
-        await asyncio.wait_for(load.done.wait(), 120)
+        await wait_for(load.done.is_set, load, 60)
         # acknowledgements that failed are retried when the agent re-sends the update
-        await wait_for(lambda: set(load.uuids) <= load.acknowledged, load, 60)
+        await wait_for(lambda: set(load.uuids) <= load.acknowledged, load, 30)
     finally:
         load.stop()
         await asyncio.gather(loop, return_exceptions=True)
@@ -44,10 +48,8 @@ async def wait_for(condition: Callable[[], object], load: LoadFramework, timeout
     async def poll() -> None:
         while not condition():
             load.progress.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(load.progress.wait(), 0.2)
-            except TimeoutError:
-                pass
 
     try:
         await asyncio.wait_for(poll(), timeout)
@@ -62,17 +64,20 @@ def assert_sound(load: LoadFramework, cluster: Cluster) -> None:
     # every task it asked for reached a state the framework observed
     unsettled = [a.task_id for a in load.attempts.values() if not a.settled]
     assert unsettled == []
-    assert sorted(load.finished) == list(range(TOTAL))
+    assert sorted(load.finished) == list(range(load.total))
     # no task id finished twice (a re-delivered update carries the same uuid)
     for attempt in load.attempts.values():
         finishes = {
             str(u.uuid)
             for u in load.updates
-            if u.task_id.value == attempt.task_id and u.state is TaskState.TASK_FINISHED
+            # reconciliation answers (no uuid) restate a state; they are not new updates
+            if u.uuid is not None
+            and u.task_id.value == attempt.task_id
+            and u.state is TaskState.TASK_FINISHED
         }
         assert len(finishes) <= 1, attempt.task_id
     # relaunches only of attempts the framework gave up on
-    relaunched = len(load.attempts) - TOTAL
+    relaunched = len(load.attempts) - load.total
     given_up = sum(1 for a in load.attempts.values() if TaskState.TASK_FINISHED not in a.states)
     assert relaunched == given_up
     assert set(load.uuids) <= load.acknowledged
@@ -130,7 +135,8 @@ async def test_agent_stopped_for_good_has_its_tasks_replaced_elsewhere(
         # the machine is gone: its task processes go with it
         await asyncio.to_thread(_kill_tasks_of, ids[busy])
 
-    load = await under_load(cluster, stop_busy_agent)
+    # tasks long enough to still be running when their agent dies
+    load = await under_load(cluster, stop_busy_agent, total=24, command="sleep 3")
     dead = load.dead  # type: ignore[attr-defined]
     lost = [a for a in load.attempts_on(dead) if TaskState.TASK_UNREACHABLE in a.states]
     assert lost, "tasks on the stopped agent were reported unreachable"

@@ -48,6 +48,7 @@ class Attempt:
     logical: int
     agent_id: str
     states: list[TaskState] = field(default_factory=list)
+    launched: float = field(default_factory=time.monotonic)
 
     @property
     def settled(self) -> bool:
@@ -81,6 +82,7 @@ class LoadFramework(Framework):
         self.agent_total = agent_total  # every agent's --resources (scalars), if known
         self.done = asyncio.Event()
         self.progress = asyncio.Event()
+        self._reconciler: asyncio.Task[None] | None = None
 
     # --- views -----------------------------------------------------------------------
 
@@ -99,11 +101,30 @@ class LoadFramework(Framework):
         self.subscriptions.append(subscribed.framework_id.value)
         # offers of a previous subscription (or master) are void now
         self.outstanding.clear()
-        # learn what became of attempts launched before a failover (explicit: the master
-        # answers for tasks on agents it knows, and stays silent for re-registering ones)
-        unsettled = [(a.task_id, a.agent_id) for a in self.running_attempts()]
-        if unsettled:
-            await client.reconcile(unsettled)
+        # learn what became of attempts launched before a failover. The master answers for
+        # tasks on agents it knows and stays silent for re-registering ones, so ask again
+        # until every attempt is settled, as Mesos' reconciliation guide says to
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+        self._reconciler = asyncio.create_task(self._reconcile_until_settled(client))
+
+    async def _reconcile_until_settled(self, client: SchedulerClient) -> None:
+        delay = 0.0
+        while not self.done.is_set():
+            await asyncio.sleep(delay)
+            delay = 2.0
+            stale = time.monotonic() - 2.0
+            unsettled = [
+                (a.task_id, a.agent_id) for a in self.running_attempts() if a.launched < stale
+            ]
+            if unsettled:
+                with contextlib.suppress(Exception):  # the next round asks again
+                    await client.reconcile(unsettled)
+
+    def stop(self) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+        super().stop()
 
     async def offers(self, client: SchedulerClient, offers: list[Offer]) -> None:
         for offer in offers:
@@ -198,7 +219,9 @@ class LoadFramework(Framework):
         for other in self.outstanding.values():
             if other.agent_id.value == agent_id:
                 offered = offered + Resources.from_wire(other.resources)
-        if not total.contains(offered.unallocated()):
+        # compare what `agent_total` names (cpus, mem): the agent adds disk and ports itself
+        offered = offered.unallocated().filter(lambda k: k.name in ("cpus", "mem"))
+        if not total.contains(offered):
             self.violations.append(
                 f"agent {agent_id} offered {offered} at once, more than its {total}"
             )
