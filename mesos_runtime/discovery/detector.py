@@ -289,6 +289,33 @@ async def leading_master(
     return endpoint
 
 
+async def leader_change(master: str, failed: Endpoint | None, timeout: float) -> None:
+    """Back off after `failed` stopped answering: return once ZooKeeper advertises another
+    leader (at once after a failover), or after `timeout` seconds, whichever is first.
+
+    For a fixed `host:port` master there is nothing to watch: this is a plain sleep. A
+    client reconnecting with a blind exponential backoff would keep waiting long after a
+    new leader was elected; waiting on the election instead reconnects within the
+    detection delay.
+    """
+    detector = open_detector(master)
+    if isinstance(detector, StaticMasterDetector):
+        await asyncio.sleep(timeout)
+        return
+    try:
+        async with asyncio.timeout(timeout):
+            await detector.start()
+            current: Endpoint | None = None
+            while True:
+                current = await detector.detect(current)
+                if current is not None and current != failed:
+                    return
+    except TimeoutError:
+        return
+    finally:
+        await detector.close()
+
+
 def _stop_client(client: Any) -> None:
     with contextlib.suppress(KazooException, OSError):
         client.stop()

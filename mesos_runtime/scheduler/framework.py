@@ -16,6 +16,7 @@ from mesos_runtime.wire.mesos import Offer, OfferID, TaskStatus
 from mesos_runtime.wire.scheduler import Event, EventMessage, EventType, Failure, Subscribed
 
 from .client import CallError, MasterUnavailable, SchedulerClient
+from .leader import backoff
 
 __all__ = ["Framework", "run"]
 
@@ -129,8 +130,11 @@ class _EventLoop:
                 await self.framework.disconnected(self.client, e)
                 if not self.reconnect:
                     raise
-            # jitter keeps many frameworks from re-subscribing in lockstep after a failover
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            # jitter keeps many frameworks from re-subscribing in lockstep; with ZooKeeper
+            # the wait ends as soon as another master leads
+            await backoff(
+                self.client.master, self.client.leader_url, delay * random.uniform(0.5, 1.0)
+            )
             delay = min(delay * 2, self.backoff_max)
 
     async def dispatch(self, event: Event) -> bool:

@@ -6,9 +6,10 @@ under the path) and `file://` are resolved by `mesos_runtime.discovery`.
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit
 
-__all__ = ["MasterAddressError", "base_url", "detect_leader"]
+__all__ = ["MasterAddressError", "backoff", "base_url", "detect_leader"]
 
 
 class MasterAddressError(ValueError):
@@ -51,6 +52,22 @@ async def detect_leader(master: str, timeout: float = 30.0) -> str:
 
         return base_url(await detect_in_zookeeper(master, timeout))
     return base_url(master)
+
+
+async def backoff(master: str, failed_url: str | None, delay: float) -> None:
+    """Wait `delay` seconds before reconnecting, or less: with ZooKeeper discovery, until a
+    leader other than `failed_url` is advertised (so a failover is followed at once)."""
+    if not master.strip().startswith(_DISCOVERED):
+        await asyncio.sleep(delay)
+        return
+    from mesos_runtime.discovery import leader_change
+
+    failed = None
+    if failed_url:
+        parts = urlsplit(failed_url)
+        if parts.hostname and parts.port:
+            failed = (parts.hostname, parts.port)
+    await leader_change(master, failed, delay)
 
 
 _DISCOVERED = ("zk://", "file://")
