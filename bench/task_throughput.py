@@ -3,7 +3,10 @@ by a framework on the scheduler library as offers allow, from submit until every
 TASK_FINISHED is acknowledged.
 
     .venv/bin/python -m bench.task_throughput [--tasks 1000] [--isolation posix/cpu,posix/mem]
-        [--profile DIR] [--json]
+        [--tmp-dir /dev/shm] [--profile DIR] [--json]
+
+It prints the CPU time the master, the agent and the framework used, and the load average
+(the machine may be shared: note it with the figures).
 
 `--profile DIR` runs the master and the agent under cProfile and prints where their time
 went (the profiles stay in DIR/<daemon>.prof for `python -m pstats`).
@@ -141,6 +144,16 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _cpu_seconds(pid: int) -> dict[str, float] | None:
+    """User and system CPU a daemon has used so far (including start-up)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    return {"user": round(int(fields[11]) / tick, 2), "system": round(int(fields[12]) / tick, 2)}
+
+
 def _percentile(values: Sequence[float], pct: float) -> float:
     if not values:
         return 0.0
@@ -188,6 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the agent's --isolation (posix/cpu,posix/mem or cgroups/cpu,cgroups/mem); "
         "default: the agent's own (cgroups where writable)",
     )
+    parser.add_argument(
+        "--tmp-dir",
+        help="where the daemons' work dirs go (default: the system's; e.g. /dev/shm to take "
+        "the disk out of the measurement)",
+    )
     parser.add_argument("--profile", type=Path, help="profile the daemons into this directory")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
@@ -200,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile:
         args.profile = args.profile.absolute()
         args.profile.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-throughput-", dir=args.tmp_dir) as tmp:
         port = localcluster.free_port()
         state = localcluster.start_cluster(
             Path(tmp),
@@ -211,10 +229,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             interpreter=interpreter,
         )
         try:
+            cpu_before = time.process_time()
             result = asyncio.run(measure(state.master.address, args.tasks, args.timeout))
+            result["cpu_seconds"] = {
+                "master": _cpu_seconds(state.master.pid),
+                "agent": _cpu_seconds(state.agents[0].pid),
+                "framework": {"total": round(time.process_time() - cpu_before, 2)},
+            }
         finally:
             localcluster.stop_cluster(state, grace=30)
     result["machine"] = machine()
+    result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -227,6 +252,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"launch -> TASK_FINISHED acknowledged: p50 {result['latency_p50_ms']} ms, "
             f"p99 {result['latency_p99_ms']} ms ({result['offers']} offers)"
         )
+        cpu = result.get("cpu_seconds", {})
+        print(
+            "CPU seconds: "
+            + ", ".join(
+                f"{k} " + "/".join(f"{n} {s}" for n, s in (v or {}).items()) for k, v in cpu.items()
+            )
+        )
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         if result["failed"]:
             print(f"{result['failed']} tasks failed, e.g. {result['failures']}")
         print(f"machine: {m['nproc']} x {m['cpu']}, Python {m['python']}, {m['platform']}")

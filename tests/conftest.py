@@ -1,4 +1,5 @@
-"""Shared fixtures: real master and agent daemons on loopback."""
+"""Shared fixtures: real master and agent daemons on loopback, and one real 3-node
+ZooKeeper quorum (Debian's `zookeeper` package) for the whole session."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import daemons
+from tests.harness import daemons, zookeeper
 
 
 @pytest.fixture
@@ -35,3 +36,19 @@ def agent(tmp_path: Path, master: daemons.Daemon) -> Iterator[daemons.Daemon]:
         yield a
     finally:
         a.stop()
+
+
+@pytest.fixture(scope="session")
+def zk_quorum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[zookeeper.QuorumHandle]:
+    """A running 3-node quorum shared by the session: every test works under its own znode
+    path, and a test that kills a node brings it back (or leaves it to the next fixture
+    that checks). Skips with the reason when ZooKeeper cannot be had."""
+    try:
+        zookeeper.ensure_installed()
+    except zookeeper.ZooKeeperUnavailable as e:
+        pytest.skip(str(e))
+    quorum = zookeeper.start_quorum(tmp_path_factory.mktemp("zookeeper"))
+    try:
+        yield quorum
+    finally:
+        quorum.stop()

@@ -11,7 +11,9 @@ tasks (`--recover=reconnect`) or kills them (`--recover=cleanup`).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -127,6 +129,8 @@ class Agent:
         self._base_env = inherited_environment()
         self._checkpointed_frameworks: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
+        # filesystem work taken off the event loop (see _new_executor)
+        self._fs_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="agent-fs")
         self._trash_timer: asyncio.TimerHandle | None = None
         self.ctx = BuiltinContext(
             host=self,
@@ -135,6 +139,7 @@ class Agent:
             agent_id=lambda: self.agent_id_value,
             kill_grace=float(flags.executor_shutdown_grace_period),
             environment=self._environment,
+            offload=self._offload,
         )
 
     # --- identity -------------------------------------------------------------------
@@ -150,6 +155,10 @@ class Agent:
     @property
     def endpoint(self) -> str:
         return f"{self.flags.advertise_ip or self.flags.ip or '127.0.0.1'}:{self.flags.port}"
+
+    async def _offload(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking filesystem work in a worker thread (syscalls release the GIL)."""
+        return await asyncio.get_running_loop().run_in_executor(self._fs_pool, fn, *args)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -296,16 +305,25 @@ class Agent:
         return (executor, task) if executor and task else None
 
     def _new_executor(
-        self, framework: Framework, info: ExecutorInfo, kind: ExecutorKind, tasks: list[TaskInfo]
+        self,
+        framework: Framework,
+        info: ExecutorInfo,
+        kind: ExecutorKind,
+        tasks: list[TaskInfo],
+        *,
+        deferred: bool = False,
     ) -> Executor:
+        """`deferred`: create the directories and run.json in a worker thread (`ready`), for
+        an executor whose runtime awaits `ready` before touching them (the command
+        executor): on a busy disk that is most of a task's launch, and it releases the GIL."""
         container_id = new_id()
         aid, fid, eid = self.agent_id_value, framework.id.value, info.executor_id.value
-        # directories one by one (creating a known chain beats probing with parents=True)
         executors = self.layout.executor_dir(aid, fid, eid).parent
-        directory = _mkdirs(executors, eid, "runs", container_id)
-        link_latest(directory)
         executors_meta = self.layout.executor_meta(aid, fid, eid).parent
-        meta = _mkdirs(executors_meta, eid, "runs", container_id, "tasks").parent
+        directory = executors / eid / "runs" / container_id
+        meta = executors_meta / eid / "runs" / container_id
+        if not deferred:
+            _create_run_dirs(executors, executors_meta, eid, container_id)
         executor = Executor(
             info=info.replace(framework_id=framework.id),
             framework_id=framework.id,
@@ -317,10 +335,14 @@ class Agent:
         resources = Resources.from_wire(info.resources)
         for task in tasks:
             resources = resources + Resources.from_wire(task.resources)
-        executor.isolation = self.containerizer.prepare(container_id, resources)
-        # one file says everything about the run, including the tasks it starts with
-        checkpoint.write_json(
-            meta / "run.json",
+        if deferred:  # cgroups are created in the worker thread too
+            executor.isolation = self.containerizer.plan(container_id, resources)
+        else:
+            executor.isolation = self.containerizer.prepare(container_id, resources)
+        # one file says everything about the run, including the tasks it starts with; in a
+        # new directory, written in place: torn, it is a run that never started (recovery
+        # drops a run without a readable run.json)
+        run_json = checkpoint.dumps(
             {
                 "container_id": container_id,
                 "kind": kind.value,
@@ -328,8 +350,25 @@ class Agent:
                 "isolation": executor.isolation.to_json(),
                 "executor_info": executor.info.to_json(),
                 "tasks": [t.to_json() for t in tasks],
-            },
+            }
         )
+        if deferred:
+            executor.ready = asyncio.get_running_loop().run_in_executor(  # -> OOM eventfd
+                self._fs_pool,
+                functools.partial(
+                    _create_run,
+                    self.containerizer,
+                    executor.isolation,
+                    executors,
+                    executors_meta,
+                    eid=eid,
+                    container_id=container_id,
+                    run_json=run_json,
+                    task_ids=[t.task_id.value for t in tasks],
+                ),
+            )
+        else:
+            checkpoint.create_text(meta / "run.json", run_json)
         framework.executors[eid] = executor
         return executor
 
@@ -368,7 +407,7 @@ class Agent:
             source=task.task_id.value,
             labels=task.labels,
         )
-        executor = self._new_executor(framework, info, ExecutorKind.COMMAND, [task])
+        executor = self._new_executor(framework, info, ExecutorKind.COMMAND, [task], deferred=True)
         runtime = CommandExecutor(self.ctx, executor, framework.info)
         executor.runtime = runtime
         self._add_task(executor, task, queued=False)
@@ -752,6 +791,7 @@ class Agent:
         self.status_updates.close()
         for task in self._background:
             task.cancel()
+        self._fs_pool.shutdown(wait=True)  # a run being created is complete or not started
 
     # --- environment ------------------------------------------------------------------
 
@@ -955,6 +995,36 @@ class Agent:
             for t in e.live_tasks()
             if t.state is state
         )
+
+
+def _create_run_dirs(executors: Path, executors_meta: Path, eid: str, container_id: str) -> None:
+    # directories one by one (creating a known chain beats probing with parents=True)
+    link_latest(_mkdirs(executors, eid, "runs", container_id))
+    _mkdirs(executors_meta, eid, "runs", container_id, "tasks")
+
+
+def _create_run(
+    containerizer: Containerizer,
+    isolation: IsolationState,
+    executors: Path,
+    executors_meta: Path,
+    *,
+    eid: str,
+    container_id: str,
+    run_json: str,
+    task_ids: list[str],
+) -> int | None:
+    """A new run's container (isolation), sandbox, checkpoint directory, run.json and empty
+    update logs of its tasks (so that their first update appends to an existing file); runs
+    in a worker thread. Returns the container's OOM eventfd, if any, for its OomWatch."""
+    containerizer.create(isolation)
+    _create_run_dirs(executors, executors_meta, eid, container_id)
+    meta = executors_meta / eid / "runs" / container_id
+    checkpoint.create_text(meta / "run.json", run_json)
+    for task_id in task_ids:
+        with contextlib.suppress(FileExistsError):
+            checkpoint.create_text(meta / "tasks" / f"{task_id}.updates", "")
+    return containerizer.watch_oom(isolation)
 
 
 def _mkdirs(base: Path, *names: str) -> Path:

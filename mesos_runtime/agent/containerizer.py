@@ -26,8 +26,11 @@ from mesos_runtime.wire.resources import Resources
 
 from .isolation import IsolationState, Isolator, Limitation, isolator_for
 
-# $1: status file, $2: working directory, the rest: the command's argv
-_WRAPPER = """f=$1; d=$2; shift 2
+# $1: status file, $2: working directory, $3: sandbox (stdout/stderr), the rest: the argv.
+# stdout/stderr are opened here rather than as spawn file actions: the agent is blocked
+# until the child execs, and creating files is the slow part of that on a busy disk
+_WRAPPER = """f=$1; d=$2; o=$3; shift 3
+command exec >>"$o/stdout" 2>>"$o/stderr" || {{ echo 125 > "$f"; exit 125; }}
 {prelude}cd "$d" || {{ echo 126 > "$f"; exit 126; }}
 trap : TERM INT
 "$@"
@@ -159,6 +162,13 @@ class Containerizer:
     def prepare(self, container_id: str, resources: Resources) -> IsolationState:
         return self.isolator.prepare(container_id, resources)
 
+    def plan(self, container_id: str, resources: Resources) -> IsolationState:
+        """`prepare` in two steps: decide (here) and `create` (blocking, may be offloaded)."""
+        return self.isolator.plan(container_id, resources)
+
+    def create(self, state: IsolationState) -> None:
+        isolator_for(state, self.isolator).create(state)
+
     def update(self, state: IsolationState, resources: Resources) -> IsolationState:
         return isolator_for(state, self.isolator).update(state, resources)
 
@@ -178,16 +188,12 @@ class Containerizer:
             for cmd in isolator_for(isolation, self.isolator).prelude(isolation)
         )
         script = _WRAPPER.format(prelude=prelude)
-        append = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        wrapper = ["sh", "-c", script, "mesos-launcher", str(status_file), str(workdir)]
         pid = os.posix_spawn(
             "/bin/sh",
-            ["sh", "-c", script, "mesos-launcher", str(status_file), str(workdir), *argv],
+            [*wrapper, str(sandbox), *argv],
             env,
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_OPEN, 1, str(sandbox / "stdout"), append, 0o644),
-                (os.POSIX_SPAWN_OPEN, 2, str(sandbox / "stderr"), append, 0o644),
-            ],
+            file_actions=[(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)],
             setsid=True,
             # Python ignores SIGPIPE and SIGXFSZ; tasks expect the default dispositions
             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),

@@ -59,8 +59,18 @@ class Isolator:
     kind = "posix"
 
     def prepare(self, container_id: str, resources: Resources) -> IsolationState:
+        state = self.plan(container_id, resources)
+        self.create(state)
+        return state
+
+    def plan(self, container_id: str, resources: Resources) -> IsolationState:
+        """The container's isolation, decided (no system change yet: see `create`)."""
         cpus, mem = _limits(resources)
         return IsolationState(kind=self.kind, cpus=cpus, mem_bytes=mem)
+
+    def create(self, state: IsolationState) -> None:
+        """Set up what `plan` decided (blocking filesystem work, may run in a thread)."""
+        return None
 
     def update(self, state: IsolationState, resources: Resources) -> IsolationState:
         # rlimits of running processes cannot be raised from outside; later processes get them
@@ -105,6 +115,7 @@ class CgroupsIsolator(Isolator):
         for root in (self.cpu_root, self.memory_root):
             if root is not None:
                 root.mkdir(parents=True, exist_ok=True)
+        self._memsw: bool | None = None  # the hierarchy has memory.memsw.* (swap accounting)
 
     @staticmethod
     def available(cgroups_root: str = "mesos") -> bool:
@@ -120,19 +131,21 @@ class CgroupsIsolator(Isolator):
         except OSError:
             return False
 
-    def prepare(self, container_id: str, resources: Resources) -> IsolationState:
+    def plan(self, container_id: str, resources: Resources) -> IsolationState:
         cpus, mem = _limits(resources)
         state = IsolationState(kind=self.kind, cpus=cpus, mem_bytes=mem)
         if self.cpu_root is not None:
-            path = self.cpu_root / container_id
-            path.mkdir(exist_ok=True)
-            state.cpu_cgroup = str(path)
+            state.cpu_cgroup = str(self.cpu_root / container_id)
         if self.memory_root is not None:
-            path = self.memory_root / container_id
-            path.mkdir(exist_ok=True)
-            state.memory_cgroup = str(path)
-        self._write_limits(state)
+            state.memory_cgroup = str(self.memory_root / container_id)
         return state
+
+    def create(self, state: IsolationState) -> None:
+        for cgroup in (state.cpu_cgroup, state.memory_cgroup):
+            if cgroup:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(cgroup)
+        self._write_limits(state, fresh=True)
 
     def update(self, state: IsolationState, resources: Resources) -> IsolationState:
         cpus, mem = _limits(resources)
@@ -140,7 +153,13 @@ class CgroupsIsolator(Isolator):
         self._write_limits(state)
         return state
 
-    def _write_limits(self, state: IsolationState) -> None:
+    def _has_memsw(self, memory: Path) -> bool:
+        if self._memsw is None:
+            self._memsw = (memory / "memory.memsw.limit_in_bytes").exists()
+        return self._memsw
+
+    def _write_limits(self, state: IsolationState, *, fresh: bool = False) -> None:
+        """`fresh`: a cgroup just created, whose limits are unlimited (only ever lowered)."""
         if state.cpu_cgroup and state.cpus is not None:
             shares = max(int(CPU_SHARES_PER_CPU * state.cpus), MIN_CPU_SHARES)
             _write(Path(state.cpu_cgroup) / "cpu.shares", str(shares))
@@ -148,14 +167,15 @@ class CgroupsIsolator(Isolator):
             memory = Path(state.memory_cgroup)
             limit = str(state.mem_bytes)
             memsw = memory / "memory.memsw.limit_in_bytes"
+            has_memsw = self._has_memsw(memory)
             # memsw must stay >= the memory limit: order the writes by direction of change
-            current = _read_int(memory / "memory.limit_in_bytes")
-            if memsw.exists() and current is not None and state.mem_bytes > current:
+            current = None if fresh else _read_int(memory / "memory.limit_in_bytes")
+            if has_memsw and current is not None and state.mem_bytes > current:
                 _write(memsw, limit)
                 _write(memory / "memory.limit_in_bytes", limit)
             else:
                 _write(memory / "memory.limit_in_bytes", limit)
-                if memsw.exists():
+                if has_memsw:
                     with contextlib.suppress(OSError):
                         _write(memsw, limit)
 
@@ -269,6 +289,7 @@ class _RecoveredCgroups(CgroupsIsolator):
     def __init__(self) -> None:  # paths come from the checkpointed state, no roots needed
         self.cpu_root = None
         self.memory_root = None
+        self._memsw = None
 
 
 def _own_cgroup(subsystem: str) -> Path:

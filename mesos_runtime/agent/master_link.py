@@ -81,6 +81,7 @@ class MasterLink:
         self.ping_timeout = ping_timeout
         self.address: str | None = None  # the master currently subscribed to
         self._redirect: str | None = None
+        self._failed: str | None = None  # the master address last tried
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
@@ -122,7 +123,9 @@ class MasterLink:
         while True:
             registered_before = self.registrations
             try:
+                self._failed = None
                 address = self._redirect or await detect_master(self.master)
+                self._failed = address
                 self._redirect = None
                 await self._subscribe(address)
             except asyncio.CancelledError:
@@ -139,8 +142,22 @@ class MasterLink:
                 continue
             if self.registrations > registered_before:
                 backoff = self.backoff_factor  # we were registered: start backing off afresh
-            await asyncio.sleep(random.uniform(0, backoff))
+            await self._backoff(random.uniform(0, backoff))
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _backoff(self, delay: float) -> None:
+        """Sleep `delay`, or less with ZooKeeper: until a leader other than the one that
+        failed is advertised, so a master failover is followed at once."""
+        if not self.master.startswith(("zk://", "file://")):
+            await asyncio.sleep(delay)
+            return
+        from mesos_runtime.discovery import leader_change
+
+        failed = None
+        if self._failed:
+            host, _, port = self._failed.rpartition(":")
+            failed = (host, int(port))
+        await leader_change(self.master, failed, delay)
 
     async def _subscribe(self, address: str) -> None:
         assert self._session is not None

@@ -70,6 +70,11 @@ class Layout:
 def link_latest(run_dir: Path) -> None:
     """Point `<runs>/latest` at `run_dir` (atomically: symlink then rename)."""
     latest = run_dir.parent / "latest"
+    try:
+        os.symlink(run_dir.name, latest)  # the executor's first run: one syscall
+        return
+    except FileExistsError:
+        pass
     tmp = run_dir.parent / f".latest.{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()

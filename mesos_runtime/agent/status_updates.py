@@ -48,6 +48,7 @@ class StatusUpdateManager:
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._paused = True  # until the agent is registered
         self._tasks: set[asyncio.Task[None]] = set()
+        self._logs = checkpoint.AppendLogs()
 
     # --- updates in ---------------------------------------------------------------
 
@@ -61,7 +62,7 @@ class StatusUpdateManager:
         if stream is None:
             stream = self._streams[key] = _Stream(framework_id, log)
         if stream.log is not None:
-            checkpoint.append_json(stream.log, {"update": status.to_json()})
+            self._logs.append(stream.log, {"update": status.to_json()})
         stream.pending.append(status)
         if len(stream.pending) == 1:
             self._send_head(key, stream, reset=True)
@@ -98,7 +99,9 @@ class StatusUpdateManager:
             return None
         acked = stream.pending.popleft()
         if stream.log is not None:
-            checkpoint.append_json(stream.log, {"ack": base64.b64encode(uuid).decode()})
+            self._logs.append(stream.log, {"ack": base64.b64encode(uuid).decode()})
+            if acked.state.is_terminal:
+                self._logs.close(stream.log)  # nothing follows a terminal update
         if stream.timer is not None:
             stream.timer.cancel()
             stream.timer = None
@@ -124,6 +127,8 @@ class StatusUpdateManager:
             stream = self._streams.pop(key)
             if stream.timer is not None:
                 stream.timer.cancel()
+            if stream.log is not None:
+                self._logs.close(stream.log)
 
     # --- connection state ---------------------------------------------------------------
 
@@ -143,6 +148,7 @@ class StatusUpdateManager:
 
     def close(self) -> None:
         self.pause()
+        self._logs.close_all()
         for task in self._tasks:
             task.cancel()
 

@@ -12,8 +12,9 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from mesos_runtime.wire.mesos import (
     StatusReason,
@@ -65,8 +66,12 @@ class TaskRunner:
         killing_state: bool,
         partition_aware: bool = False,
         on_status: StatusSink,
+        ready: asyncio.Future[int | None] | None = None,
+        offload: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
         self.task = task
+        self.ready = ready  # the sandbox exists (see Agent._new_executor)
+        self.offload = offload
         self.containerizer = containerizer
         self.fetcher = fetcher
         self.isolation = isolation
@@ -104,6 +109,8 @@ class TaskRunner:
     async def _launch(self) -> None:
         command = self.task.command
         try:
+            if self.ready is not None:
+                await self.ready
             if command is None:
                 raise ValueError("task has no 'command' for the command executor")
             argv = command_argv(command)
@@ -126,7 +133,7 @@ class TaskRunner:
             return
         self.on_status(TaskState.TASK_STARTING, None, None, StatusSource.SOURCE_EXECUTOR, None)
         try:
-            self.process = await self.containerizer.spawn(
+            process = await self.containerizer.spawn(
                 self.isolation,
                 argv,
                 env=self.env,
@@ -141,9 +148,15 @@ class TaskRunner:
                 StatusReason.REASON_CONTAINER_LAUNCH_FAILED,
             )
             return
-        self.ckpt.process = self.process.checkpoint
+        self.ckpt.process = process.checkpoint
         self.ckpt.started_at = time.time()
-        self._save()
+        if self.offload is not None:
+            # written in a worker thread; a kill meanwhile waits in _pending_kill (no process
+            # yet), so no other write of this checkpoint can overlap
+            await self.offload(checkpoint.write_json, self.checkpoint_file, self.ckpt.to_json())
+        else:
+            self._save()
+        self.process = process
         self.on_status(TaskState.TASK_RUNNING, None, None, StatusSource.SOURCE_EXECUTOR, None)
         if self._pending_kill is not None:  # a kill arrived while the process was starting
             self.ckpt.killing = False
@@ -325,8 +338,11 @@ class OomWatch:
         containerizer: Containerizer,
         isolation: IsolationState,
         on_oom: Callable[[Limitation], None],
+        *,
+        fd: int | None = None,
     ) -> None:
-        self._fd = containerizer.watch_oom(isolation)
+        """`fd`: the eventfd `containerizer.watch_oom` already made (else made here)."""
+        self._fd = fd if fd is not None else containerizer.watch_oom(isolation)
         self._containerizer = containerizer
         self._isolation = isolation
         self._on_oom = on_oom

@@ -25,19 +25,6 @@ AGENT_RESOURCES = "cpus:2;mem:1024;disk:1000"
 CGROUPS_ROOT = f"infinity-chaos-{os.getpid()}"
 
 
-@pytest.fixture(scope="session")
-def zk_quorum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[zookeeper.QuorumHandle]:
-    try:
-        zookeeper.ensure_installed()
-    except zookeeper.ZooKeeperUnavailable as e:
-        pytest.skip(str(e))
-    quorum = zookeeper.start_quorum(Path(tmp_path_factory.mktemp("zookeeper")))
-    try:
-        yield quorum
-    finally:
-        quorum.stop()
-
-
 class LeaderWatch:
     """Polls `/metrics/snapshot` of every master; one sweep is one observation."""
 
@@ -160,3 +147,8 @@ def cluster(
         for i in (1, 2, 3):
             kill_leftover_tasks(tmp_path / f"a{i}")
         remove_cgroups_root(CGROUPS_ROOT)
+        # the quorum is the session's: bring back any node this test killed
+        for node in zk_quorum.nodes:
+            if not node.running:
+                zk_quorum.start(node.myid)
+        zk_quorum.wait_for_quorum()

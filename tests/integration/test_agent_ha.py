@@ -5,7 +5,6 @@ final status still reaches the framework (real 3-node ZooKeeper quorum, two mast
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,19 +28,6 @@ from tests.integration.test_agent_tasks import (
 pytestmark = [pytest.mark.integration, pytest.mark.zookeeper]
 
 
-@pytest.fixture(scope="module")
-def quorum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[zookeeper.QuorumHandle]:
-    try:
-        zookeeper.ensure_installed()
-    except zookeeper.ZooKeeperUnavailable as e:
-        pytest.skip(str(e))
-    handle = zookeeper.start_quorum(Path(tmp_path_factory.mktemp("zookeeper")))
-    try:
-        yield handle
-    finally:
-        handle.stop()
-
-
 def _leader(master: daemons.Daemon) -> str | None:
     return daemons.http_json(master.url + "/master/state").get("leader")
 
@@ -51,9 +37,9 @@ def _agents(master: daemons.Daemon) -> list[dict]:
 
 
 async def test_agent_follows_the_new_leader_and_its_task_status_arrives(
-    quorum: zookeeper.QuorumHandle, tmp_path: Path
+    zk_quorum: zookeeper.QuorumHandle, tmp_path: Path
 ) -> None:
-    url = quorum.zk_url(f"/mesos-{tmp_path.name}")
+    url = zk_quorum.zk_url(f"/mesos-{tmp_path.name}")
     masters = [
         daemons.master(
             tmp_path / f"m{i}",

@@ -1,4 +1,4 @@
-"""`mesos-master --zk`: two real masters on a real 3-node ZooKeeper quorum. One leads and
+"""`mesos-master --zk`: two real masters on a real 3-node ZooKeeper zk_quorum. One leads and
 serves; the other redirects API calls to it (307); when the leader is SIGKILLed the other
 takes over, recovers the registry from ZooKeeper and a framework re-subscribes with its id.
 (The chaos suite under load is tests/zookeeper/ and issue 3's.)"""
@@ -6,7 +6,6 @@ takes over, recovers the registry from ZooKeeper and a framework re-subscribes w
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,27 +16,14 @@ from tests.harness.v1_client import V1Client, framework_info
 pytestmark = [pytest.mark.integration, pytest.mark.zookeeper]
 
 
-@pytest.fixture(scope="module")
-def quorum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[zookeeper.QuorumHandle]:
-    try:
-        zookeeper.ensure_installed()
-    except zookeeper.ZooKeeperUnavailable as e:
-        pytest.skip(str(e))
-    handle = zookeeper.start_quorum(Path(tmp_path_factory.mktemp("zookeeper")))
-    try:
-        yield handle
-    finally:
-        handle.stop()
-
-
 def leader_pid(master: daemons.Daemon) -> str | None:
     return daemons.http_json(master.url + "/master/state").get("leader")
 
 
 async def test_standby_redirects_and_takes_over_when_the_leader_dies(
-    quorum: zookeeper.QuorumHandle, tmp_path: Path
+    zk_quorum: zookeeper.QuorumHandle, tmp_path: Path
 ) -> None:
-    url = quorum.zk_url(f"/mesos-{tmp_path.name}")
+    url = zk_quorum.zk_url(f"/mesos-{tmp_path.name}")
     masters = [
         daemons.master(tmp_path / f"m{i}", f"--zk={url}", "--zk_session_timeout=4secs")
         for i in (1, 2)

@@ -227,54 +227,46 @@ async def test_calls_refused_by_the_master_raise_call_error(cluster) -> None:
 
 @pytest.mark.zookeeper
 async def test_run_follows_the_leader_through_zookeeper_across_a_master_failover(
-    tmp_path: Path,
+    tmp_path: Path, zk_quorum: zookeeper.QuorumHandle
 ) -> None:
     """Two masters on a real ZooKeeper quorum: the client subscribes via `zk://` (and via the
     standby, which redirects), and when the leader is SIGKILLed, `run()` re-subscribes to the
     new leader with the same framework id."""
-    try:
-        zookeeper.ensure_installed()
-    except zookeeper.ZooKeeperUnavailable as e:
-        pytest.skip(str(e))
-    quorum = await asyncio.to_thread(zookeeper.start_quorum, tmp_path / "zookeeper")
-    try:
-        url = quorum.zk_url("/mesos-scheduler-library")
-        masters = [
-            daemons.master(tmp_path / f"m{i}", f"--zk={url}", "--zk_session_timeout=4secs")
-            for i in (1, 2)
-        ]
-        with daemons.running(*masters):
+    url = zk_quorum.zk_url("/mesos-scheduler-library")
+    masters = [
+        daemons.master(tmp_path / f"m{i}", f"--zk={url}", "--zk_session_timeout=4secs")
+        for i in (1, 2)
+    ]
+    with daemons.running(*masters):
 
-            class Follower(Framework):
-                def __init__(self) -> None:
-                    super().__init__()
-                    self.subscriptions: list[tuple[str, int]] = []
+        class Follower(Framework):
+            def __init__(self) -> None:
+                super().__init__()
+                self.subscriptions: list[tuple[str, int]] = []
 
-                async def subscribed(self, client: SchedulerClient, sub: Subscribed) -> None:
-                    port = sub.master_info.port if sub.master_info else 0
-                    self.subscriptions.append((sub.framework_id.value, port))
-                    if len(self.subscriptions) == 2:
-                        self.stop()
+            async def subscribed(self, client: SchedulerClient, sub: Subscribed) -> None:
+                port = sub.master_info.port if sub.master_info else 0
+                self.subscriptions.append((sub.framework_id.value, port))
+                if len(self.subscriptions) == 2:
+                    self.stop()
 
-            framework = Follower()
-            info_ = info("zk-follower", failover_timeout=300)
-            async with SchedulerClient(url, info_, heartbeat_grace=2.0) as client:
-                runner = asyncio.create_task(run(client, framework, teardown=True))
-                await eventually(lambda: framework.subscriptions, 60)
-                first_id, first_port = framework.subscriptions[0]
-                leader = next(m for m in masters if m.port == first_port)
-                standby = next(m for m in masters if m is not leader)
-                # a real non-leading master answers 307: the client lands on the leader
-                async with SchedulerClient(standby.address, info("via-standby")) as other:
-                    async for event in other.subscribe():
-                        assert event.type is EventType.SUBSCRIBED
-                        break
-                    assert other.leader_url == leader.url
-                leader.kill()
-                async with asyncio.timeout(120):
-                    await runner
-            (again_id, again_port) = framework.subscriptions[1]
-            assert again_id == first_id
-            assert again_port != first_port and again_port in {m.port for m in masters}
-    finally:
-        await asyncio.to_thread(quorum.stop)
+        framework = Follower()
+        info_ = info("zk-follower", failover_timeout=300)
+        async with SchedulerClient(url, info_, heartbeat_grace=2.0) as client:
+            runner = asyncio.create_task(run(client, framework, teardown=True))
+            await eventually(lambda: framework.subscriptions, 60)
+            first_id, first_port = framework.subscriptions[0]
+            leader = next(m for m in masters if m.port == first_port)
+            standby = next(m for m in masters if m is not leader)
+            # a real non-leading master answers 307: the client lands on the leader
+            async with SchedulerClient(standby.address, info("via-standby")) as other:
+                async for event in other.subscribe():
+                    assert event.type is EventType.SUBSCRIBED
+                    break
+                assert other.leader_url == leader.url
+            leader.kill()
+            async with asyncio.timeout(120):
+                await runner
+        (again_id, again_port) = framework.subscriptions[1]
+        assert again_id == first_id
+        assert again_port != first_port and again_port in {m.port for m in masters}

@@ -7,8 +7,7 @@ test that kills a ZooKeeper node brings it back before it ends.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -25,20 +24,6 @@ from tests.harness.daemons import free_port
 # short enough that expiry-driven failovers keep the suite fast, long enough not to
 # expire spuriously on a loaded 2-core machine
 SESSION_TIMEOUT = 4.0
-
-
-@pytest.fixture(scope="session")
-def zk_quorum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[zookeeper.QuorumHandle]:
-    """A running 3-node quorum; skips with the reason when ZooKeeper cannot be had."""
-    try:
-        zookeeper.ensure_installed()
-    except zookeeper.ZooKeeperUnavailable as e:
-        pytest.skip(str(e))
-    quorum = zookeeper.start_quorum(Path(tmp_path_factory.mktemp("zookeeper")))
-    try:
-        yield quorum
-    finally:
-        quorum.stop()
 
 
 @pytest.fixture
