@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from kazoo.client import KazooClient
@@ -25,6 +26,12 @@ def expire_session(zk_url: ZooKeeperURL, contender: MasterContender) -> None:
     """
     thief = KazooClient(hosts=zk_url.hosts, client_id=contender.client.client_id)
     thief.start(timeout=30)
+    # in a real partition the cut-off client suspends (and steps down) well before the
+    # server expires its session; wait for that before ending the session, so the race
+    # between the two notifications is the real one and not an artefact of the takeover
+    deadline = time.monotonic() + 10
+    while contender.is_leader and time.monotonic() < deadline:
+        time.sleep(0.01)
     thief.stop()
     thief.close()
 
