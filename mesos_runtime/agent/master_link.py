@@ -3,7 +3,8 @@
 It subscribes (registers, or re-registers with its id and everything it runs), reads the
 master's event stream, answers PINGs, POSTs the agent's calls, and on losing the stream --
 or hearing no PING for too long -- subscribes again with randomized exponential backoff.
-Where the master is comes from `detect_master`, the one place that understands `--master`.
+Where the master is comes from one long-lived detector (mesos_runtime.discovery): a fixed
+`host:port`, or the leader ZooKeeper advertises, followed across failovers.
 Status updates go one per UPDATE call (version 1), or, when the master's REGISTERED says
 version 2, in batches: whatever queued while the previous UPDATE was in flight.
 """
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from mesos_runtime.discovery import LeaderDetector, await_other_leader, open_detector
 from mesos_runtime.wire import recordio
 from mesos_runtime.wire.agent_channel import (
     BATCHED_UPDATES_VERSION,
@@ -39,29 +41,15 @@ from .agent import Agent
 log = logging.getLogger("mesos_runtime.agent.master_link")
 
 MAX_BACKOFF = 60.0
+DETECT_TIMEOUT = 30.0
 MAX_UPDATES_PER_CALL = 512
 DEFAULT_PING_INTERVAL = 15.0
 PINGS_BEFORE_LOST = 5
 
 
-async def detect_master(master: str) -> str:
-    """`host:port` of the leading master for `--master`: `host:port`, `http://host:port`, or
-    `zk://...` / `file:///path` resolved by mesos_runtime.discovery (ZooKeeper)."""
-    text = master.strip()
-    if text.startswith(("zk://", "file://")):
-        try:
-            from mesos_runtime.discovery import detect_leader  # type: ignore[import-not-found]
-        except ImportError:
-            raise ValueError(
-                f"--master={master}: ZooKeeper detection is not available in this build"
-            ) from None
-        text = await detect_leader(text)
-    if "://" not in text:
-        text = "http://" + text
-    parts = urlsplit(text)
-    if not parts.hostname:
-        raise ValueError(f"--master={master}: expected host:port")
-    return f"{parts.hostname}:{parts.port or 5050}"
+def _address(endpoint: tuple[str, int]) -> str:
+    host, port = endpoint
+    return f"{host}:{port}"
 
 
 class MasterLink:
@@ -82,6 +70,7 @@ class MasterLink:
         self.address: str | None = None  # the master currently subscribed to
         self._redirect: str | None = None
         self._failed: str | None = None  # the master address last tried
+        self._detector: LeaderDetector | None = None
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
@@ -105,6 +94,9 @@ class MasterLink:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._detector is not None:
+            await self._detector.close()
+            self._detector = None
         for call in list(self._calls):
             call.cancel()
         if self._flusher is not None:
@@ -124,7 +116,7 @@ class MasterLink:
             registered_before = self.registrations
             try:
                 self._failed = None
-                address = self._redirect or await detect_master(self.master)
+                address = self._redirect or await self._leader()
                 self._failed = address
                 self._redirect = None
                 await self._subscribe(address)
@@ -145,19 +137,28 @@ class MasterLink:
             await self._backoff(random.uniform(0, backoff))
             backoff = min(backoff * 2, MAX_BACKOFF)
 
+    async def _leader(self) -> str:
+        """`host:port` of the leading master (waits for ZooKeeper to advertise one)."""
+        if self._detector is None:
+            detector = open_detector(self.master)
+            await detector.start()
+            self._detector = detector
+        endpoint = await self._detector.detect(None, timeout=DETECT_TIMEOUT)
+        if endpoint is None:
+            raise TimeoutError(f"no leading master advertised at {self.master}")
+        return _address(endpoint)
+
     async def _backoff(self, delay: float) -> None:
         """Sleep `delay`, or less with ZooKeeper: until a leader other than the one that
         failed is advertised, so a master failover is followed at once."""
-        if not self.master.startswith(("zk://", "file://")):
+        if self._detector is None:
             await asyncio.sleep(delay)
             return
-        from mesos_runtime.discovery import leader_change
-
         failed = None
         if self._failed:
             host, _, port = self._failed.rpartition(":")
             failed = (host, int(port))
-        await leader_change(self.master, failed, delay)
+        await await_other_leader(self._detector, failed, delay)
 
     async def _subscribe(self, address: str) -> None:
         assert self._session is not None

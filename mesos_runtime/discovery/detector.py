@@ -289,29 +289,36 @@ async def leading_master(
     return endpoint
 
 
-async def leader_change(master: str, failed: Endpoint | None, timeout: float) -> None:
-    """Back off after `failed` stopped answering: return once ZooKeeper advertises another
-    leader (at once after a failover), or after `timeout` seconds, whichever is first.
+async def await_other_leader(
+    detector: LeaderDetector, failed: Endpoint | None, timeout: float
+) -> Endpoint | None:
+    """Back off after `failed` stopped answering: return the leader once ZooKeeper
+    advertises one other than `failed` (at once after a failover), or None after `timeout`.
 
-    For a fixed `host:port` master there is nothing to watch: this is a plain sleep. A
-    client reconnecting with a blind exponential backoff would keep waiting long after a
-    new leader was elected; waiting on the election instead reconnects within the
-    detection delay.
+    A client reconnecting with a blind exponential backoff keeps waiting long after a new
+    leader was elected; waiting on the election reconnects within the detection delay. A
+    fixed `host:port` master has nothing to watch: this is a plain sleep.
     """
-    detector = open_detector(master)
     if isinstance(detector, StaticMasterDetector):
         await asyncio.sleep(timeout)
-        return
+        return detector.endpoint
     try:
         async with asyncio.timeout(timeout):
-            await detector.start()
             current: Endpoint | None = None
             while True:
                 current = await detector.detect(current)
                 if current is not None and current != failed:
-                    return
+                    return current
     except TimeoutError:
-        return
+        return None
+
+
+async def leader_change(master: str, failed: Endpoint | None, timeout: float) -> None:
+    """`await_other_leader` for a one-off caller, on a detector of its own."""
+    detector = open_detector(master)
+    await detector.start()
+    try:
+        await await_other_leader(detector, failed, timeout)
     finally:
         await detector.close()
 
