@@ -141,6 +141,12 @@ class Registry:
     async def admit_agent(self, info: AgentInfo) -> None:
         assert info.id is not None
         agent_id = info.id.value
+        if info in self.document.agents and not any(
+            u.id.value == agent_id for u in self.document.unreachable
+        ):
+            # re-registration of an admitted agent, unchanged: nothing new to make durable
+            # (after a failover every agent re-registers at once; skip a write per agent)
+            return
 
         def change(doc: RegistryDocument) -> None:
             doc.agents = [a for a in doc.agents if a.id is None or a.id.value != agent_id]

@@ -134,3 +134,40 @@ async def test_unregistered_agent_is_removed_for_good(client: V1Client) -> None:
     (shutdown,) = again.stream.of_type("SHUTDOWN")
     assert "removed" in shutdown["shutdown"]["message"]
     await again.close()
+
+
+async def test_agent_unreachable_past_max_agent_age_is_gone_and_refused(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    aged = daemons.master(
+        tmp_path_factory.mktemp("aged-master"),
+        "--heartbeat_interval=500ms",
+        "--allocation_interval=100ms",
+        "--agent_ping_timeout=300ms",
+        "--max_agent_ping_timeouts=2",
+        "--registry_max_agent_age=2secs",
+    ).start()
+    try:
+        async with V1Client(aged.url) as client:
+            agent = await AgentChannel.register(client, hostname="aging", pong=False)
+            aware = await client.subscribe(framework_info("aware", capabilities=PARTITION_AWARE))
+            await running_task(aware, agent, "old-task")
+
+            await aware.update("old-task", "TASK_UNREACHABLE")
+            gone = await aware.update("old-task", "TASK_GONE")
+            assert gone["source"] == "SOURCE_MASTER"
+            # asked with its agent, as Mesos' reconciliation does for tasks it knew
+            ask = {"task_id": {"value": "old-task"}, "agent_id": {"value": agent.id}}
+            await aware.call("RECONCILE", reconcile={"tasks": [ask]})
+            answer = await aware.update("old-task")
+            assert answer["state"] == "TASK_GONE", answer
+
+            # the machine returns under its old id: the master tells it to shut down
+            await agent.close()
+            back = await AgentChannel.register(client, hostname="aging", agent_id=agent.id)
+            assert agent.id not in [
+                s["id"] for s in (await client.get_json("/master/state"))["slaves"]
+            ]
+            await back.close()
+    finally:
+        aged.stop()
