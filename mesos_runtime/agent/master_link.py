@@ -42,6 +42,7 @@ log = logging.getLogger("mesos_runtime.agent.master_link")
 
 MAX_BACKOFF = 60.0
 DETECT_TIMEOUT = 30.0
+NOT_READY_RETRY = 0.5  # seconds between SUBSCRIBEs to a leader that is still recovering
 MAX_UPDATES_PER_CALL = 512
 DEFAULT_PING_INTERVAL = 15.0
 PINGS_BEFORE_LOST = 5
@@ -134,6 +135,10 @@ class MasterLink:
                 continue
             if self.registrations > registered_before:
                 backoff = self.backoff_factor  # we were registered: start backing off afresh
+            if self._failed is None and self._detector is not None:
+                # a master that answered but was not ready: a short pause, not the backoff
+                await asyncio.sleep(random.uniform(0, min(backoff, NOT_READY_RETRY)))
+                continue
             await self._backoff(random.uniform(0, backoff))
             backoff = min(backoff * 2, MAX_BACKOFF)
 
@@ -184,6 +189,10 @@ class MasterLink:
                     self.version = MIN_CHANNEL_VERSION
                     self._redirect = address
                     return
+                if response.status == 503:
+                    # the leader is elected but still recovering: it is the right master,
+                    # so retry it shortly rather than wait for another leader
+                    self._failed = None
                 raise ValueError(f"SUBSCRIBE answered {response.status}: {body}")
             last_ping = time.monotonic()
             ping_timeout = self._ping_timeout(None)
