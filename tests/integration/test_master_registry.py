@@ -106,3 +106,53 @@ async def test_framework_not_back_within_its_failover_timeout_is_removed(
         assert error["error"]["message"] == "Framework has been removed"
     registry = json.loads((master.work_dir / "registry.json").read_text())
     assert registry.get("frameworks", []) == []
+
+
+async def test_admitted_agent_not_back_within_reregister_timeout_becomes_unreachable(
+    tmp_path: Path,
+) -> None:
+    from tests.integration.test_agent_tasks import kill_leftover_tasks
+
+    flags = ("--heartbeat_interval=500ms", "--allocation_interval=100ms")
+    master = daemons.master(tmp_path / "master", *flags)
+    agent = daemons.agent(
+        tmp_path / "agent", master.address, "--resources=cpus:2;mem:1024;disk:1000"
+    )
+    aware = framework_info(
+        "aware",
+        user=getpass.getuser(),
+        failover_timeout=300,
+        capabilities=[{"type": "PARTITION_AWARE"}],
+    )
+    try:
+        with daemons.running(master, agent):
+            daemons.wait_until(lambda: daemons.registered_agents(master), 30, message="agent")
+            async with V1Client(master.url) as client:
+                framework = await client.subscribe(aware)
+                (offer,) = await framework.offers()
+                await framework.launch(offer, task_info("stranded", offer, "sleep 300"))
+                await acknowledged(framework, "stranded", "TASK_RUNNING")
+            agent_id = offer["agent_id"]["value"]
+            agent.kill()  # the agent's host goes away while the master restarts
+            master.stop()
+        # a new master process on the same registry, with a short re-registration window
+        again = daemons.master(
+            tmp_path / "master", *flags, "--agent_reregister_timeout=1secs", port=master.port
+        )
+        with daemons.running(again):
+            async with V1Client(again.url) as client:
+                back = await client.subscribe({**aware, "id": {"value": framework.id}})
+
+                async def unreachable_slaves() -> int:
+                    return (await client.get_json("/master/state"))["unreachable_slaves"]
+
+                async with asyncio.timeout(30):  # the window is 1s; allow for a loaded box
+                    while await unreachable_slaves() != 1:
+                        await asyncio.sleep(0.1)
+                registry = json.loads((again.work_dir / "registry.json").read_text())
+                assert [u["id"]["value"] for u in registry["unreachable"]] == [agent_id]
+                ask = {"task_id": {"value": "stranded"}, "agent_id": {"value": agent_id}}
+                await back.call("RECONCILE", reconcile={"tasks": [ask]})
+                assert (await back.update("stranded"))["state"] == "TASK_UNREACHABLE"
+    finally:
+        kill_leftover_tasks(tmp_path / "agent")
