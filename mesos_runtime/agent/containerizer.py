@@ -181,8 +181,13 @@ class Containerizer:
         workdir: Path,
         sandbox: Path,
         status_file: Path,
+        read_start_time: bool = True,
     ) -> ContainerProcess:
-        """Start `argv` in the container; its stdout/stderr go to `sandbox`."""
+        """Start `argv` in the container; its stdout/stderr go to `sandbox`.
+
+        `read_start_time=False` leaves the checkpoint's `start_time` at 0 for the caller to
+        fill in off the event loop: /proc/<pid>/stat of a process that has just exec'd is
+        slow to read (about a millisecond here)."""
         prelude = "".join(
             f'{cmd} || {{ echo 125 > "$f"; exit 125; }}\n'
             for cmd in isolator_for(isolation, self.isolator).prelude(isolation)
@@ -198,7 +203,7 @@ class Containerizer:
             # Python ignores SIGPIPE and SIGXFSZ; tasks expect the default dispositions
             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
         )
-        start_time = process_start_time(pid) or 0
+        start_time = (process_start_time(pid) or 0) if read_start_time else 0
         return ContainerProcess(
             ProcessCheckpoint(pid=pid, start_time=start_time, status_file=str(status_file)),
             is_child=True,
@@ -213,6 +218,7 @@ class Containerizer:
         workdir: Path,
         sandbox: Path,
         status_file: Path,
+        read_start_time: bool = True,
     ) -> ContainerProcess:
         """`launch` for coroutines. It runs inline: vfork blocks only until the child has
         exec'd, and a worker thread measured slower (GIL hand-offs around every syscall)."""
@@ -223,6 +229,7 @@ class Containerizer:
             workdir=workdir,
             sandbox=sandbox,
             status_file=status_file,
+            read_start_time=read_start_time,
         )
 
     def recover(self, checkpoint: ProcessCheckpoint) -> ContainerProcess:

@@ -31,6 +31,7 @@ from .containerizer import (
     ExitStatus,
     ProcessCheckpoint,
     command_argv,
+    process_start_time,
 )
 from .fetcher import Fetcher, FetchError
 from .health_checks import HealthChecker
@@ -140,6 +141,7 @@ class TaskRunner:
                 workdir=self.sandbox,
                 sandbox=self.sandbox,
                 status_file=Path(f"{self.meta}.exit_status"),
+                read_start_time=self.offload is None,
             )
         except OSError as e:
             self._finish(
@@ -153,7 +155,7 @@ class TaskRunner:
         if self.offload is not None:
             # written in a worker thread; a kill meanwhile waits in _pending_kill (no process
             # yet), so no other write of this checkpoint can overlap
-            await self.offload(checkpoint.write_json, self.checkpoint_file, self.ckpt.to_json())
+            await self.offload(self._checkpoint_started, process)
         else:
             self._save()
         self.process = process
@@ -162,6 +164,12 @@ class TaskRunner:
             self.ckpt.killing = False
             self.kill(*self._pending_kill)
         await self._supervise()
+
+    def _checkpoint_started(self, process: ContainerProcess) -> None:
+        """In a worker thread: the process's start time (what tells it from a later process
+        with the same pid after an agent restart), then the checkpoint that records it."""
+        process.checkpoint.start_time = process_start_time(process.pid) or 0
+        checkpoint.write_json(self.checkpoint_file, self.ckpt.to_json())
 
     def recover(self, ckpt: RunnerCheckpoint, state: TaskState) -> None:
         """Re-attach after an agent restart (the task's process may have ended meanwhile)."""
