@@ -176,7 +176,7 @@ def kill_leftover_tasks(work_dir: Path) -> None:
     import signal
 
     runs = "meta/slaves/*/frameworks/*/executors/*/runs/*"
-    for path in work_dir.glob(f"{runs}/tasks/*/runner.json"):
+    for path in work_dir.glob(f"{runs}/tasks/*.runner"):
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             os.killpg(json.loads(path.read_text())["process"]["pid"], signal.SIGKILL)
     for path in work_dir.glob(f"{runs}/executor.json"):
