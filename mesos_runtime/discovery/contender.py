@@ -21,7 +21,13 @@ from kazoo.exceptions import ConnectionLoss, KazooException, NoNodeError
 from kazoo.protocol.states import KazooState, WatchedEvent
 
 from mesos_runtime.discovery.master_info import to_znode_data
-from mesos_runtime.discovery.zk_client import await_result, make_client, threadsafe, znode_acl
+from mesos_runtime.discovery.zk_client import (
+    await_result,
+    listen,
+    make_client,
+    threadsafe,
+    znode_acl,
+)
 from mesos_runtime.discovery.zk_url import ZooKeeperURL
 from mesos_runtime.wire.mesos import MasterInfo
 
@@ -125,14 +131,9 @@ class MasterContender:
         self._data = to_znode_data(self.info)
         loop = asyncio.get_running_loop()
         self._watch = threadsafe(loop, lambda _event: self._wake.set())
-        on_state = threadsafe(loop, self._state_changed)
-
-        def listener(state: KazooState) -> None:  # kazoo's connection thread
-            # flip at once, before the loop gets to it: is_leader must not lag the session
-            self._connected = state == KazooState.CONNECTED
-            on_state(state)
-
-        self.client.add_listener(listener)
+        # `_connected` flips in kazoo's thread, before the loop gets to it: is_leader must
+        # not lag the session
+        listen(self.client, loop, self._set_connected, self._state_changed)
         self._task = asyncio.create_task(self._run(), name="master-contender")
         self.client.start_async()
 
@@ -154,6 +155,9 @@ class MasterContender:
             self.client.close()
 
     # --- state machine (on the loop) --------------------------------------------------
+
+    def _set_connected(self, connected: bool) -> None:  # kazoo's connection thread
+        self._connected = connected
 
     def _state_changed(self, state: KazooState) -> None:
         if state == KazooState.SUSPENDED:

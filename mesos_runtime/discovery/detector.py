@@ -21,7 +21,7 @@ from kazoo.protocol.states import KazooState, WatchedEvent
 
 from mesos_runtime.discovery.contender import contenders_in
 from mesos_runtime.discovery.master_info import from_znode_data, master_endpoint
-from mesos_runtime.discovery.zk_client import await_result, make_client, threadsafe
+from mesos_runtime.discovery.zk_client import await_result, listen, make_client, threadsafe
 from mesos_runtime.discovery.zk_url import ZooKeeperURL, is_zk_url, parse_zk_url
 from mesos_runtime.wire.mesos import MasterInfo
 
@@ -99,13 +99,7 @@ class MasterDetector:
             return
         loop = asyncio.get_running_loop()
         self._watch = threadsafe(loop, lambda _event: self._wake.set())
-        on_state = threadsafe(loop, self._state_changed)
-
-        def listener(state: KazooState) -> None:  # kazoo's connection thread
-            self._connected = state == KazooState.CONNECTED
-            on_state(state)
-
-        self.client.add_listener(listener)
+        listen(self.client, loop, self._set_connected, self._state_changed)
         self._task = asyncio.create_task(self._run(), name="master-detector")
         self.client.start_async()
 
@@ -139,6 +133,9 @@ class MasterDetector:
         return self.endpoint
 
     # --- on the loop ------------------------------------------------------------------
+
+    def _set_connected(self, connected: bool) -> None:  # kazoo's connection thread
+        self._connected = connected
 
     def _state_changed(self, state: KazooState) -> None:
         if state == KazooState.LOST:

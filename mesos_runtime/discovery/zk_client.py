@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kazoo.client import KazooClient
+from kazoo.protocol.states import KazooState
 from kazoo.retry import KazooRetry
 from kazoo.security import ACL, CREATOR_ALL_ACL, READ_ACL_UNSAFE
 
@@ -77,3 +78,20 @@ def threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[..., None]) -> Call
             loop.call_soon_threadsafe(fn, *args)
 
     return call
+
+
+def listen(
+    client: KazooClient,
+    loop: asyncio.AbstractEventLoop,
+    on_connected: Callable[[bool], None],
+    on_state: Callable[[KazooState], None],
+) -> None:
+    """Follow `client`'s session: `on_connected` runs at once in kazoo's connection thread
+    (so a connected flag never lags the session), `on_state` later on `loop`."""
+    call_on_loop = threadsafe(loop, on_state)
+
+    def listener(state: KazooState) -> None:
+        on_connected(state == KazooState.CONNECTED)
+        call_on_loop(state)
+
+    client.add_listener(listener)
