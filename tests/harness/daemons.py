@@ -7,6 +7,7 @@ stand-in: tests talk to these daemons over HTTP exactly as users do.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -31,6 +32,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class _Poll:
+    """One polling loop's bookkeeping, shared by `wait_until` and `eventually`."""
+
+    def __init__(self, timeout: float, message: str) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.timeout = timeout
+        self.message = message
+        self.last_error: BaseException | None = None
+
+    def pending(self) -> bool:
+        return time.monotonic() < self.deadline
+
+    def check(self, condition: Callable[[], T]) -> T | None:
+        try:
+            return condition() or None
+        except AssertionError:
+            raise  # the condition itself decided the test has failed (e.g. a daemon exited)
+        except Exception as e:  # noqa: BLE001 - the condition may not be observable yet
+            self.last_error = e
+            return None
+
+    def timed_out(self) -> AssertionError:
+        return AssertionError(
+            f"timed out after {self.timeout}s waiting for {self.message}"
+            + (f" (last error: {self.last_error!r})" if self.last_error else "")
+        )
+
+
 def wait_until(
     condition: Callable[[], T],
     timeout: float = 30.0,
@@ -38,22 +67,27 @@ def wait_until(
     message: str = "condition",
 ) -> T:
     """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = condition()
-            if result:
-                return result
-        except AssertionError:
-            raise  # the condition itself decided the test has failed (e.g. a daemon exited)
-        except Exception as e:  # noqa: BLE001 - the condition may not be observable yet
-            last_error = e
+    poll = _Poll(timeout, message)
+    while poll.pending():
+        if (result := poll.check(condition)) is not None:
+            return result
         time.sleep(interval)
-    raise AssertionError(
-        f"timed out after {timeout}s waiting for {message}"
-        + (f" (last error: {last_error!r})" if last_error else "")
-    )
+    raise poll.timed_out()
+
+
+async def eventually(
+    condition: Callable[[], T],
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> T:
+    """The asyncio twin of `wait_until`: poll without blocking the event loop."""
+    poll = _Poll(timeout, message)
+    while poll.pending():
+        if (result := poll.check(condition)) is not None:
+            return result
+        await asyncio.sleep(interval)
+    raise poll.timed_out()
 
 
 def http_json(url: str, body: Any = None, timeout: float = 10.0) -> Any:

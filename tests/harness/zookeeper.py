@@ -7,15 +7,13 @@ their `myid` (1, 2, 3); `kill`, `start` and `stop` act on each node's own pid on
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -328,26 +326,3 @@ def start_quorum(directory: Path, size: int = 3, timeout: float = 90.0) -> Quoru
         quorum.stop()
         raise
     return quorum
-
-
-async def eventually(
-    condition: Callable[[], T],
-    timeout: float = 30.0,
-    interval: float = 0.05,
-    message: str = "condition",
-) -> T:
-    """The asyncio twin of `wait_until`: poll without blocking the loop kazoo reports to."""
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = condition()
-            if result:
-                return result
-        except Exception as e:  # noqa: BLE001 - the condition may not be observable yet
-            last_error = e
-        await asyncio.sleep(interval)
-    raise AssertionError(
-        f"timed out after {timeout}s waiting for {message}"
-        + (f" (last error: {last_error!r})" if last_error else "")
-    )

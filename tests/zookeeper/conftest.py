@@ -19,7 +19,7 @@ from mesos_runtime.discovery import (
     parse_zk_url,
 )
 from tests.harness import zookeeper
-from tests.harness.daemons import free_port
+from tests.harness.daemons import eventually, free_port
 
 # short enough that expiry-driven failovers keep the suite fast, long enough not to
 # expire spuriously on a loaded 2-core machine
@@ -55,7 +55,7 @@ async def contenders(zk_url: ZooKeeperURL) -> AsyncIterator[ContenderFactory]:
         made.append(contender)
         await contender.start()
         # contend in the order made, so the election order is known
-        await zookeeper.eventually(lambda: contender.znode, 30, message=f"{name} contending")
+        await eventually(lambda: contender.znode, 30, message=f"{name} contending")
         return contender
 
     try:

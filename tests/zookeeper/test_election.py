@@ -20,7 +20,7 @@ from mesos_runtime.discovery import (
     make_master_info,
     master_endpoint,
 )
-from tests.harness.zookeeper import eventually
+from tests.harness.daemons import eventually
 from tests.zookeeper.conftest import SESSION_TIMEOUT, ContenderFactory
 
 pytestmark = pytest.mark.zookeeper

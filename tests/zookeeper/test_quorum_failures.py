@@ -10,7 +10,8 @@ from kazoo.protocol.states import KazooState
 
 from mesos_runtime.discovery import MasterContender, MasterDetector
 from mesos_runtime.discovery.store import RegistryFenced, ZooKeeperStore
-from tests.harness.zookeeper import QuorumHandle, eventually
+from tests.harness.daemons import eventually
+from tests.harness.zookeeper import QuorumHandle
 from tests.zookeeper.conftest import SESSION_TIMEOUT, ContenderFactory
 
 pytestmark = pytest.mark.zookeeper

@@ -9,7 +9,7 @@ from kazoo.client import KazooClient
 
 from mesos_runtime.discovery import ZooKeeperURL
 from mesos_runtime.discovery.store import CHUNK_SIZE, RegistryFenced, ZooKeeperStore
-from tests.harness.zookeeper import eventually
+from tests.harness.daemons import eventually
 from tests.zookeeper.conftest import SESSION_TIMEOUT, ContenderFactory
 
 pytestmark = pytest.mark.zookeeper

@@ -9,7 +9,7 @@ import pytest
 from kazoo.client import KazooClient
 
 from mesos_runtime.discovery import MasterContender, MasterDetector, ZooKeeperURL
-from tests.harness.zookeeper import eventually
+from tests.harness.daemons import eventually
 from tests.zookeeper.conftest import SESSION_TIMEOUT, ContenderFactory
 
 pytestmark = pytest.mark.zookeeper
