@@ -3,12 +3,13 @@ ZooKeeper quorum (Debian's `zookeeper` package) for the whole session."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.harness import daemons, zookeeper
+from tests.harness.v1_client import V1Client
 
 
 @pytest.fixture
@@ -19,6 +20,13 @@ def master(tmp_path: Path) -> Iterator[daemons.Daemon]:
         yield m
     finally:
         m.stop()
+
+
+@pytest.fixture
+async def client(master: daemons.Daemon) -> AsyncIterator[V1Client]:
+    """A raw v1 HTTP client on `master` (a module may provide its own `master`)."""
+    async with V1Client(master.url) as c:
+        yield c
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,12 +24,6 @@ def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemons.Daemon]
         yield m
     finally:
         m.stop()
-
-
-@pytest.fixture
-async def client(master: daemons.Daemon) -> AsyncIterator[V1Client]:
-    async with V1Client(master.url) as c:
-        yield c
 
 
 def _agent_info(hostname: str) -> dict[str, Any]:

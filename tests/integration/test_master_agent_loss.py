@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -32,12 +32,6 @@ def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemons.Daemon]
         yield m
     finally:
         m.stop()
-
-
-@pytest.fixture
-async def client(master: daemons.Daemon) -> AsyncIterator[V1Client]:
-    async with V1Client(master.url) as c:
-        yield c
 
 
 async def running_task(framework: Framework, agent: AgentChannel, task_id: str) -> dict:

@@ -40,12 +40,6 @@ def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemons.Daemon]
 
 
 @pytest.fixture
-async def client(master: daemons.Daemon) -> AsyncIterator[V1Client]:
-    async with V1Client(master.url) as c:
-        yield c
-
-
-@pytest.fixture
 async def agent(client: V1Client) -> AsyncIterator[AgentChannel]:
     channel = await AgentChannel.register(client, hostname=f"host-{uuid.uuid4().hex[:6]}")
     try:

@@ -5,7 +5,7 @@ and the web page at `/`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -28,12 +28,6 @@ def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemons.Daemon]
         yield m
     finally:
         m.stop()
-
-
-@pytest.fixture
-async def client(master: daemons.Daemon) -> AsyncIterator[V1Client]:
-    async with V1Client(master.url) as c:
-        yield c
 
 
 async def test_health_version_flags_and_master_queries(

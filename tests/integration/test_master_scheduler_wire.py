@@ -6,7 +6,7 @@ and kill of unknown tasks, ACCEPT of unknown offers."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -25,12 +25,6 @@ def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[daemons.Daemon]
         yield m
     finally:
         m.stop()
-
-
-@pytest.fixture
-async def client(master: daemons.Daemon) -> AsyncIterator[V1Client]:
-    async with V1Client(master.url) as c:
-        yield c
 
 
 async def _framework_ids(client: V1Client) -> tuple[list[str], list[str]]:
