@@ -6,6 +6,7 @@ fields this runtime uses or passes through are declared (unknown fields are igno
 from __future__ import annotations
 
 import enum
+import random
 import time
 import uuid as uuidlib
 
@@ -49,8 +50,15 @@ class OperationID(Record):
     value: str = required()
 
 
+def random_uuid() -> uuidlib.UUID:
+    """A version 4 UUID. Ids and status update uuids need uniqueness, not secrecy: the
+    stdlib's generator (seeded from the OS, reseeded after fork) saves uuid4's getrandom()
+    call per id, which releases and re-takes the GIL on the agent's hot path."""
+    return uuidlib.UUID(int=random.getrandbits(128), version=4)
+
+
 def new_id() -> str:
-    return str(uuidlib.uuid4())
+    return str(random_uuid())
 
 
 # --- small shared records ------------------------------------------------------------
@@ -428,7 +436,7 @@ class TaskStatus(Record):
 
 
 def status_uuid() -> bytes:
-    return uuidlib.uuid4().bytes
+    return random_uuid().bytes
 
 
 def now() -> float:
