@@ -11,9 +11,7 @@ tasks (`--recover=reconnect`) or kills them (`--recover=cleanup`).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
-import functools
 import logging
 import os
 import shutil
@@ -67,6 +65,7 @@ from .default_executor import DefaultExecutor
 from .environment import inherited_environment, task_environment
 from .fetcher import Fetcher
 from .flags import AgentFlags
+from .gc import GarbageCollector
 from .isolation import IsolationState, create_isolator
 from .paths import Layout, link_latest
 from .state import (
@@ -81,8 +80,6 @@ from .status_updates import StatusUpdateManager
 from .task_runner import RunnerCheckpoint
 
 log = logging.getLogger("mesos_runtime.agent")
-
-TRASH_INTERVAL = 2.0  # seconds between batch removals of finished checkpoints
 
 
 class Agent:
@@ -130,8 +127,7 @@ class Agent:
         self._checkpointed_frameworks: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
         # filesystem work taken off the event loop (see _new_executor)
-        self._fs_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="agent-fs")
-        self._trash_timer: asyncio.TimerHandle | None = None
+        self.gc = GarbageCollector(float(flags.gc_delay))
         self.ctx = BuiltinContext(
             host=self,
             containerizer=self.containerizer,
@@ -139,7 +135,6 @@ class Agent:
             agent_id=lambda: self.agent_id_value,
             kill_grace=float(flags.executor_shutdown_grace_period),
             environment=self._environment,
-            offload=self._offload,
         )
 
     # --- identity -------------------------------------------------------------------
@@ -155,10 +150,6 @@ class Agent:
     @property
     def endpoint(self) -> str:
         return f"{self.flags.advertise_ip or self.flags.ip or '127.0.0.1'}:{self.flags.port}"
-
-    async def _offload(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run blocking filesystem work in a worker thread (syscalls release the GIL)."""
-        return await asyncio.get_running_loop().run_in_executor(self._fs_pool, fn, *args)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -310,20 +301,21 @@ class Agent:
         info: ExecutorInfo,
         kind: ExecutorKind,
         tasks: list[TaskInfo],
-        *,
-        deferred: bool = False,
     ) -> Executor:
-        """`deferred`: create the directories and run.json in a worker thread (`ready`), for
-        an executor whose runtime awaits `ready` before touching them (the command
-        executor): on a busy disk that is most of a task's launch, and it releases the GIL."""
+        """A new run: its container (isolation), sandbox, checkpoint directory and run.json.
+        Created on the event loop: a worker thread measured slower (the GIL changes hands
+        around every syscall of both threads)."""
         container_id = new_id()
         aid, fid, eid = self.agent_id_value, framework.id.value, info.executor_id.value
         executors = self.layout.executor_dir(aid, fid, eid).parent
+        # a finished executor's (or framework's) sandbox is kept while the id is in use again
+        if self.gc.pending:
+            self.gc.unschedule(executors / eid)
+            self.gc.unschedule(executors.parent)
         executors_meta = self.layout.executor_meta(aid, fid, eid).parent
         directory = executors / eid / "runs" / container_id
         meta = executors_meta / eid / "runs" / container_id
-        if not deferred:
-            _create_run_dirs(executors, executors_meta, eid, container_id)
+        _create_run_dirs(executors, executors_meta, eid, container_id)
         executor = Executor(
             info=info.replace(framework_id=framework.id),
             framework_id=framework.id,
@@ -335,10 +327,7 @@ class Agent:
         resources = Resources.from_wire(info.resources)
         for task in tasks:
             resources = resources + Resources.from_wire(task.resources)
-        if deferred:  # cgroups are created in the worker thread too
-            executor.isolation = self.containerizer.plan(container_id, resources)
-        else:
-            executor.isolation = self.containerizer.prepare(container_id, resources)
+        executor.isolation = self.containerizer.prepare(container_id, resources)
         # one file says everything about the run, including the tasks it starts with; in a
         # new directory, written in place: torn, it is a run that never started (recovery
         # drops a run without a readable run.json)
@@ -352,23 +341,7 @@ class Agent:
                 "tasks": [t.to_json() for t in tasks],
             }
         )
-        if deferred:
-            executor.ready = asyncio.get_running_loop().run_in_executor(  # -> OOM eventfd
-                self._fs_pool,
-                functools.partial(
-                    _create_run,
-                    self.containerizer,
-                    executor.isolation,
-                    executors,
-                    executors_meta,
-                    eid=eid,
-                    container_id=container_id,
-                    run_json=run_json,
-                    task_ids=[t.task_id.value for t in tasks],
-                ),
-            )
-        else:
-            checkpoint.create_text(meta / "run.json", run_json)
+        checkpoint.create_text(meta / "run.json", run_json)
         framework.executors[eid] = executor
         return executor
 
@@ -407,7 +380,7 @@ class Agent:
             source=task.task_id.value,
             labels=task.labels,
         )
-        executor = self._new_executor(framework, info, ExecutorKind.COMMAND, [task], deferred=True)
+        executor = self._new_executor(framework, info, ExecutorKind.COMMAND, [task])
         runtime = CommandExecutor(self.ctx, executor, framework.info)
         executor.runtime = runtime
         self._add_task(executor, task, queued=False)
@@ -654,7 +627,9 @@ class Agent:
         if framework is None:
             return
         executor.runtime = None
-        # the sandbox stays for operators to read; the checkpoint has served its purpose
+        # the checkpoint has served its purpose; the sandbox stays for operators to read
+        # until the garbage collector's --gc_delay
+        now = time.time()
         if framework.executors.get(executor.id) is executor:
             del framework.executors[executor.id]
             framework.completed_executors.append(executor)
@@ -662,20 +637,24 @@ class Agent:
                 if framework.task_executors.get(task.id) == executor.id:
                     del framework.task_executors[task.id]
             self._remove_later(executor.meta.parent.parent)  # executors/<id>: all its runs
+            self.gc.schedule(executor.directory.parent.parent, since=now)
         else:
             # a newer run of the same executor id took its place: remove this run only
             framework.completed_executors.append(executor)
             self._remove_later(executor.meta)
+            self.gc.schedule(executor.directory, since=now)
         if not framework.executors:
             del self.frameworks[framework.id.value]
             self.completed_frameworks.append(framework)
             self._checkpointed_frameworks.discard(framework.id.value)
             self._remove_later(self.layout.framework_meta(self.agent_id_value, framework.id.value))
+            sandbox = self.layout.framework_dir(self.agent_id_value, framework.id.value)
+            self.gc.schedule(sandbox, since=now)
 
     def _remove_later(self, path: Path) -> None:
-        """Remove a finished checkpoint: moved into `meta/.trash` at once (so that a new
-        executor or framework with the same id starts clean); the trash is emptied in
-        batches by an `rm -rf` process, off the agent's event loop and CPU."""
+        """Retire a finished checkpoint: moved into `meta/.trash` at once (so that a new
+        executor or framework with the same id starts clean), removed with its sandbox by
+        the garbage collector."""
         trash = self.layout.meta / ".trash"
         target = trash / path.name
         try:
@@ -687,23 +666,19 @@ class Agent:
             except FileNotFoundError:
                 return
         except OSError:  # the name is taken in the trash already
-            path.rename(trash / new_id())
-        if self._trash_timer is None:
-            self._trash_timer = asyncio.get_running_loop().call_later(
-                TRASH_INTERVAL, lambda: self._spawn(self._empty_trash())
-            )
+            target = trash / new_id()
+            path.rename(target)
+        self.gc.schedule(target, since=time.time())
 
-    async def _empty_trash(self) -> None:
-        self._trash_timer = None
-        batch = self.layout.meta / f".trash-{new_id()}"
-        try:
-            (self.layout.meta / ".trash").rename(batch)
-        except FileNotFoundError:
-            return
-        process = await asyncio.create_subprocess_exec(
-            "rm", "-rf", "--", str(batch), stdin=asyncio.subprocess.DEVNULL
-        )
-        await process.wait()
+    def start_gc(self) -> None:
+        """Watch the disk every `--disk_watch_interval` and prune sandboxes as it fills."""
+
+        async def watch() -> None:
+            while True:
+                self.gc.watch_disk(self.layout.work_dir, float(self.flags.gc_disk_headroom))
+                await asyncio.sleep(float(self.flags.disk_watch_interval))
+
+        self._spawn(watch())
 
     # --- kills and shutdowns --------------------------------------------------------------
 
@@ -789,9 +764,9 @@ class Agent:
                 if runtime is not None and hasattr(runtime, "detach"):
                     runtime.detach()
         self.status_updates.close()
+        self.gc.close()
         for task in self._background:
             task.cancel()
-        self._fs_pool.shutdown(wait=True)  # a run being created is complete or not started
 
     # --- environment ------------------------------------------------------------------
 
@@ -835,9 +810,39 @@ class Agent:
     # --- recovery -------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Rebuild from `meta/`: re-attach to (reconnect) or kill (cleanup) what still runs."""
-        for trash in self.layout.meta.glob(".trash*"):
-            shutil.rmtree(trash, ignore_errors=True)
+        """Rebuild from `meta/`: re-attach to (reconnect) or kill (cleanup) what still runs;
+        then schedule what is left of earlier runs for garbage collection."""
+        try:
+            self._recover_checkpoint()
+        finally:
+            self._schedule_leftovers()
+
+    def _schedule_leftovers(self) -> None:
+        """Finished checkpoints in the trash, and sandboxes of executors that are not running
+        (of this agent id or an earlier one), removed `--gc_delay` after their last change."""
+        trash = self.layout.meta / ".trash"
+        if trash.is_dir():
+            for entry in trash.iterdir():
+                self.gc.schedule(entry)
+        live = {
+            executor.directory
+            for framework in self.frameworks.values()
+            for executor in framework.executors.values()
+        }
+        live_parents = {p for d in live for p in d.parents}
+        for framework_dir in self.layout.agents_dir.glob("*/frameworks/*"):
+            if framework_dir not in live_parents:
+                self.gc.schedule(framework_dir)
+                continue
+            for executor_dir in framework_dir.glob("executors/*"):
+                if executor_dir not in live_parents:
+                    self.gc.schedule(executor_dir)
+                    continue
+                for run in executor_dir.glob("runs/*"):
+                    if run.name != "latest" and run not in live:
+                        self.gc.schedule(run)
+
+    def _recover_checkpoint(self) -> None:
         latest = self.layout.latest_agent
         if not latest.exists():
             return
@@ -1001,30 +1006,6 @@ def _create_run_dirs(executors: Path, executors_meta: Path, eid: str, container_
     # directories one by one (creating a known chain beats probing with parents=True)
     link_latest(_mkdirs(executors, eid, "runs", container_id))
     _mkdirs(executors_meta, eid, "runs", container_id, "tasks")
-
-
-def _create_run(
-    containerizer: Containerizer,
-    isolation: IsolationState,
-    executors: Path,
-    executors_meta: Path,
-    *,
-    eid: str,
-    container_id: str,
-    run_json: str,
-    task_ids: list[str],
-) -> int | None:
-    """A new run's container (isolation), sandbox, checkpoint directory, run.json and empty
-    update logs of its tasks (so that their first update appends to an existing file); runs
-    in a worker thread. Returns the container's OOM eventfd, if any, for its OomWatch."""
-    containerizer.create(isolation)
-    _create_run_dirs(executors, executors_meta, eid, container_id)
-    meta = executors_meta / eid / "runs" / container_id
-    checkpoint.create_text(meta / "run.json", run_json)
-    for task_id in task_ids:
-        with contextlib.suppress(FileExistsError):
-            checkpoint.create_text(meta / "tasks" / f"{task_id}.updates", "")
-    return containerizer.watch_oom(isolation)
 
 
 def _mkdirs(base: Path, *names: str) -> Path:

@@ -10,11 +10,9 @@ Executor id = task id, as in Mesos.
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mesos_runtime.wire.mesos import (
     FrameworkCapabilityType,
@@ -44,8 +42,6 @@ class BuiltinContext:
     agent_id: Callable[[], str]
     kill_grace: float
     environment: Callable[[Executor, TaskInfo | None, Path], dict[str, str]]
-    # runs blocking filesystem work off the event loop: `await offload(fn, *args)`
-    offload: Callable[..., Awaitable[Any]] | None = None
 
 
 class CommandExecutor:
@@ -62,11 +58,7 @@ class CommandExecutor:
     # --- ExecutorRuntime ----------------------------------------------------------
 
     def launch(self, tasks: list[TaskInfo]) -> None:
-        ready = self.executor.ready
-        if ready is None:
-            self._watch_oom()
-        else:  # the container is being created: watch it once it exists (before the spawn)
-            ready.add_done_callback(self._watch_oom_when_ready)
+        self._watch_oom()
         self.executor.phase = ExecutorPhase.RUNNING
         for task in tasks:
             runner = self._runner(task)
@@ -129,8 +121,6 @@ class CommandExecutor:
             kill_grace=self._grace(task),
             killing_state=self.framework.has_capability(FrameworkCapabilityType.TASK_KILLING_STATE),
             partition_aware=self.framework.has_capability(FrameworkCapabilityType.PARTITION_AWARE),
-            ready=self.executor.ready,
-            offload=self.ctx.offload,
             on_status=lambda state, message, reason, source, healthy, tid=task.task_id: (
                 self.ctx.host.task_status(
                     self.executor,
@@ -183,17 +173,6 @@ class CommandExecutor:
         if self.executor.isolation is not None:
             await self.ctx.containerizer.destroy(self.executor.isolation)
         self.ctx.host.executor_terminated(self.executor, None)
-
-    def _watch_oom_when_ready(self, ready: asyncio.Future[int | None]) -> None:
-        if ready.cancelled() or ready.exception() is not None:
-            return  # the task fails to launch (TaskRunner reports it)
-        fd = ready.result()
-        if self._oom is None and self.executor.isolation is not None:
-            self._oom = OomWatch(
-                self.ctx.containerizer, self.executor.isolation, self._on_oom, fd=fd
-            )
-        elif fd is not None:
-            os.close(fd)
 
     def _watch_oom(self) -> None:
         if self._oom is None and self.executor.isolation is not None:

@@ -162,13 +162,6 @@ class Containerizer:
     def prepare(self, container_id: str, resources: Resources) -> IsolationState:
         return self.isolator.prepare(container_id, resources)
 
-    def plan(self, container_id: str, resources: Resources) -> IsolationState:
-        """`prepare` in two steps: decide (here) and `create` (blocking, may be offloaded)."""
-        return self.isolator.plan(container_id, resources)
-
-    def create(self, state: IsolationState) -> None:
-        isolator_for(state, self.isolator).create(state)
-
     def update(self, state: IsolationState, resources: Resources) -> IsolationState:
         return isolator_for(state, self.isolator).update(state, resources)
 
@@ -181,13 +174,8 @@ class Containerizer:
         workdir: Path,
         sandbox: Path,
         status_file: Path,
-        read_start_time: bool = True,
     ) -> ContainerProcess:
-        """Start `argv` in the container; its stdout/stderr go to `sandbox`.
-
-        `read_start_time=False` leaves the checkpoint's `start_time` at 0 for the caller to
-        fill in off the event loop: /proc/<pid>/stat of a process that has just exec'd is
-        slow to read (about a millisecond here)."""
+        """Start `argv` in the container; its stdout/stderr go to `sandbox`."""
         prelude = "".join(
             f'{cmd} || {{ echo 125 > "$f"; exit 125; }}\n'
             for cmd in isolator_for(isolation, self.isolator).prelude(isolation)
@@ -203,7 +191,8 @@ class Containerizer:
             # Python ignores SIGPIPE and SIGXFSZ; tasks expect the default dispositions
             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
         )
-        start_time = (process_start_time(pid) or 0) if read_start_time else 0
+        # what tells this process from a later one with the same pid after an agent restart
+        start_time = process_start_time(pid) or 0
         return ContainerProcess(
             ProcessCheckpoint(pid=pid, start_time=start_time, status_file=str(status_file)),
             is_child=True,
@@ -218,7 +207,6 @@ class Containerizer:
         workdir: Path,
         sandbox: Path,
         status_file: Path,
-        read_start_time: bool = True,
     ) -> ContainerProcess:
         """`launch` for coroutines. It runs inline: vfork blocks only until the child has
         exec'd, and a worker thread measured slower (GIL hand-offs around every syscall)."""
@@ -229,7 +217,6 @@ class Containerizer:
             workdir=workdir,
             sandbox=sandbox,
             status_file=status_file,
-            read_start_time=read_start_time,
         )
 
     def recover(self, checkpoint: ProcessCheckpoint) -> ContainerProcess:

@@ -48,6 +48,19 @@ class AgentFlags:
         help="treat the master as lost after no PING for this long "
         "(default: 5 x the master's ping interval)"
     )
+    gc_delay: Duration = flag(
+        Duration(7 * 86400.0),
+        help="how long a finished executor's sandbox and checkpoint are kept (less when "
+        "the disk fills, see --gc_disk_headroom)",
+    )
+    gc_disk_headroom: float = flag(
+        0.1,
+        help="fraction of the disk to keep free: sandboxes older than "
+        "gc_delay * max(0, 1 - gc_disk_headroom - disk usage) are removed",
+    )
+    disk_watch_interval: Duration = flag(
+        Duration(60.0), help="how often the disk usage is checked for --gc_disk_headroom"
+    )
     fetcher_cache_dir: str | None = flag(help="fetcher cache (default: <work_dir>/fetcher-cache)")
     fetcher_cache_size: Bytes = flag(Bytes(2 << 30), help="fetcher cache size")
     launcher_dir: str | None = flag(help="accepted for Mesos compatibility; unused")

@@ -116,6 +116,10 @@ def metrics_json(agent: Agent) -> dict[str, float]:
     total = agent.total_resources()
     used = agent.used_resources()
     out: dict[str, float] = dict(agent.metrics)
+    gc = agent.gc.metrics
+    out["gc/path_removals_succeeded"] = float(gc.path_removals_succeeded)
+    out["gc/path_removals_failed"] = float(gc.path_removals_failed)
+    out["gc/path_removals_pending"] = float(agent.gc.pending)
     executors = [e for f in agent.frameworks.values() for e in f.executors.values()]
     out.update(
         {

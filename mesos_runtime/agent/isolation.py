@@ -69,7 +69,7 @@ class Isolator:
         return IsolationState(kind=self.kind, cpus=cpus, mem_bytes=mem)
 
     def create(self, state: IsolationState) -> None:
-        """Set up what `plan` decided (blocking filesystem work, may run in a thread)."""
+        """Set up what `plan` decided (cgroups isolation: creates the cgroups)."""
         return None
 
     def update(self, state: IsolationState, resources: Resources) -> IsolationState:

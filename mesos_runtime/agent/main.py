@@ -31,6 +31,10 @@ log = logging.getLogger("mesos_runtime.agent")
 def build_agent(flags: AgentFlags) -> Agent:
     if flags.recover not in ("reconnect", "cleanup"):
         raise FlagError(f"--recover must be 'reconnect' or 'cleanup', not {flags.recover!r}")
+    if not 0.0 <= flags.gc_disk_headroom <= 1.0:
+        raise FlagError(f"--gc_disk_headroom must be within [0, 1], not {flags.gc_disk_headroom}")
+    if float(flags.disk_watch_interval) <= 0:
+        raise FlagError("--disk_watch_interval must be positive")
     work_dir = Path(flags.work_dir)
     resources = agent_resources(flags.resources, work_dir, flags.default_role)
     info = AgentInfo(
@@ -50,6 +54,7 @@ async def serve(flags: AgentFlags) -> int:
         if flags.strict:
             raise
         log.exception("recovery failed; starting afresh (--strict=false)")
+    agent.start_gc()
     app = create_app(agent)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

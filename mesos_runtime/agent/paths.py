@@ -18,16 +18,15 @@ class Layout:
 
     # --- sandboxes ------------------------------------------------------------------
 
+    @property
+    def agents_dir(self) -> Path:
+        return self.work_dir / "slaves"
+
+    def framework_dir(self, agent_id: str, framework_id: str) -> Path:
+        return self.agents_dir / agent_id / "frameworks" / framework_id
+
     def executor_dir(self, agent_id: str, framework_id: str, executor_id: str) -> Path:
-        return (
-            self.work_dir
-            / "slaves"
-            / agent_id
-            / "frameworks"
-            / framework_id
-            / "executors"
-            / executor_id
-        )
+        return self.framework_dir(agent_id, framework_id) / "executors" / executor_id
 
     def sandbox(
         self, agent_id: str, framework_id: str, executor_id: str, container_id: str

@@ -5,7 +5,6 @@ and the executors' tasks, as Mesos' agent keeps them, plus how they are reported
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from collections import deque
 from dataclasses import dataclass, field
@@ -116,9 +115,6 @@ class Executor:
     )
     runtime: ExecutorRuntime | None = None
     pid: int | None = None  # the executor process (custom executors)
-    # done when the container, sandbox and checkpoint directories exist (created off the
-    # event loop, see Agent._new_executor); its result is the container's OOM eventfd
-    ready: asyncio.Future[int | None] | None = None
 
     @property
     def id(self) -> str:

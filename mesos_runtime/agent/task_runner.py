@@ -12,9 +12,8 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from mesos_runtime.wire.mesos import (
     StatusReason,
@@ -31,7 +30,6 @@ from .containerizer import (
     ExitStatus,
     ProcessCheckpoint,
     command_argv,
-    process_start_time,
 )
 from .fetcher import Fetcher, FetchError
 from .health_checks import HealthChecker
@@ -67,12 +65,8 @@ class TaskRunner:
         killing_state: bool,
         partition_aware: bool = False,
         on_status: StatusSink,
-        ready: asyncio.Future[int | None] | None = None,
-        offload: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
         self.task = task
-        self.ready = ready  # the sandbox exists (see Agent._new_executor)
-        self.offload = offload
         self.containerizer = containerizer
         self.fetcher = fetcher
         self.isolation = isolation
@@ -110,8 +104,6 @@ class TaskRunner:
     async def _launch(self) -> None:
         command = self.task.command
         try:
-            if self.ready is not None:
-                await self.ready
             if command is None:
                 raise ValueError("task has no 'command' for the command executor")
             argv = command_argv(command)
@@ -141,7 +133,6 @@ class TaskRunner:
                 workdir=self.sandbox,
                 sandbox=self.sandbox,
                 status_file=Path(f"{self.meta}.exit_status"),
-                read_start_time=self.offload is None,
             )
         except OSError as e:
             self._finish(
@@ -152,24 +143,13 @@ class TaskRunner:
             return
         self.ckpt.process = process.checkpoint
         self.ckpt.started_at = time.time()
-        if self.offload is not None:
-            # written in a worker thread; a kill meanwhile waits in _pending_kill (no process
-            # yet), so no other write of this checkpoint can overlap
-            await self.offload(self._checkpoint_started, process)
-        else:
-            self._save()
+        self._save()
         self.process = process
         self.on_status(TaskState.TASK_RUNNING, None, None, StatusSource.SOURCE_EXECUTOR, None)
         if self._pending_kill is not None:  # a kill arrived while the process was starting
             self.ckpt.killing = False
             self.kill(*self._pending_kill)
         await self._supervise()
-
-    def _checkpoint_started(self, process: ContainerProcess) -> None:
-        """In a worker thread: the process's start time (what tells it from a later process
-        with the same pid after an agent restart), then the checkpoint that records it."""
-        process.checkpoint.start_time = process_start_time(process.pid) or 0
-        checkpoint.write_json(self.checkpoint_file, self.ckpt.to_json())
 
     def recover(self, ckpt: RunnerCheckpoint, state: TaskState) -> None:
         """Re-attach after an agent restart (the task's process may have ended meanwhile)."""
@@ -346,11 +326,8 @@ class OomWatch:
         containerizer: Containerizer,
         isolation: IsolationState,
         on_oom: Callable[[Limitation], None],
-        *,
-        fd: int | None = None,
     ) -> None:
-        """`fd`: the eventfd `containerizer.watch_oom` already made (else made here)."""
-        self._fd = fd if fd is not None else containerizer.watch_oom(isolation)
+        self._fd = containerizer.watch_oom(isolation)
         self._containerizer = containerizer
         self._isolation = isolation
         self._on_oom = on_oom
