@@ -3,7 +3,7 @@ by a framework on the scheduler library as offers allow, from submit until every
 TASK_FINISHED is acknowledged.
 
     .venv/bin/python -m bench.task_throughput [--tasks 1000] [--isolation posix/cpu,posix/mem]
-        [--tmp-dir /dev/shm] [--profile DIR] [--json]
+        [--tmp-dir /dev/shm] [--rounds N] [--profile DIR] [--json]
 
 It prints the CPU time the master, the agent and the framework used, and the load average
 (the machine may be shared: note it with the figures).
@@ -207,17 +207,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         "the disk out of the measurement)",
     )
     parser.add_argument("--profile", type=Path, help="profile the daemons into this directory")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure this many times, each on a new cluster"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
+
+    if args.profile:
+        args.profile = args.profile.absolute()
+        args.profile.mkdir(parents=True, exist_ok=True)
+    results = []
+    for round_ in range(args.rounds):
+        result = run_once(args)
+        results.append(result)
+        if args.json:
+            continue
+        if args.rounds > 1:
+            print(f"-- round {round_ + 1}/{args.rounds}")
+        _print(result)
+    if args.json:
+        print(json.dumps(results if args.rounds > 1 else results[0], indent=2))
+    elif args.rounds > 1:
+        rates = [r["tasks_per_second"] for r in results]
+        print(
+            f"-- {args.rounds} rounds: median {statistics.median(rates)} tasks/s "
+            f"(min {min(rates)}, max {max(rates)})"
+        )
+    if args.profile:
+        for kind in ("master", "agent"):
+            print(f"\n== {kind} profile ({args.profile / (kind + '.prof')})")
+            print(_profile_summary(args.profile / f"{kind}.prof"))
+    return 1 if any(r["timed_out"] or r["failed"] for r in results) else 0
+
+
+def run_once(args: argparse.Namespace) -> dict[str, Any]:
+    """One measurement on a fresh master and agent (their work dirs removed afterwards)."""
 
     def interpreter(kind: str, work_dir: Path) -> list[str]:
         if args.profile is None:
             return [sys.executable]
         return [sys.executable, "-m", "cProfile", "-o", str(args.profile / f"{kind}.prof")]
 
-    if args.profile:
-        args.profile = args.profile.absolute()
-        args.profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-throughput-", dir=args.tmp_dir) as tmp:
         port = localcluster.free_port()
         state = localcluster.start_cluster(
@@ -240,34 +270,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             localcluster.stop_cluster(state, grace=30)
     result["machine"] = machine()
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        m = result["machine"]
-        print(
-            f"{result['finished']}/{result['tasks']} tasks finished and acknowledged in "
-            f"{result['wall_seconds']}s: {result['tasks_per_second']} tasks/s"
+    return result
+
+
+def _print(result: dict[str, Any]) -> None:
+    m = result["machine"]
+    print(
+        f"{result['finished']}/{result['tasks']} tasks finished and acknowledged in "
+        f"{result['wall_seconds']}s: {result['tasks_per_second']} tasks/s"
+    )
+    print(
+        f"launch -> TASK_FINISHED acknowledged: p50 {result['latency_p50_ms']} ms, "
+        f"p99 {result['latency_p99_ms']} ms ({result['offers']} offers)"
+    )
+    cpu = result.get("cpu_seconds", {})
+    print(
+        "CPU seconds: "
+        + ", ".join(
+            f"{k} " + "/".join(f"{n} {s}" for n, s in (v or {}).items()) for k, v in cpu.items()
         )
-        print(
-            f"launch -> TASK_FINISHED acknowledged: p50 {result['latency_p50_ms']} ms, "
-            f"p99 {result['latency_p99_ms']} ms ({result['offers']} offers)"
-        )
-        cpu = result.get("cpu_seconds", {})
-        print(
-            "CPU seconds: "
-            + ", ".join(
-                f"{k} " + "/".join(f"{n} {s}" for n, s in (v or {}).items()) for k, v in cpu.items()
-            )
-        )
-        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        if result["failed"]:
-            print(f"{result['failed']} tasks failed, e.g. {result['failures']}")
-        print(f"machine: {m['nproc']} x {m['cpu']}, Python {m['python']}, {m['platform']}")
-    if args.profile:
-        for kind in ("master", "agent"):
-            print(f"\n== {kind} profile ({args.profile / (kind + '.prof')})")
-            print(_profile_summary(args.profile / f"{kind}.prof"))
-    return 1 if result["timed_out"] or result["failed"] else 0
+    )
+    print(f"load average: {' '.join(f'{x:.2f}' for x in result['load_average'])}")
+    if result["failed"]:
+        print(f"{result['failed']} tasks failed, e.g. {result['failures']}")
+    print(f"machine: {m['nproc']} x {m['cpu']}, Python {m['python']}, {m['platform']}")
 
 
 if __name__ == "__main__":
