@@ -127,7 +127,7 @@ class Agent:
         self._checkpointed_frameworks: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
         # filesystem work taken off the event loop (see _new_executor)
-        self.gc = GarbageCollector(float(flags.gc_delay))
+        self.gc = GarbageCollector(float(flags.gc_delay), self.layout.gc_staging)
         self.ctx = BuiltinContext(
             host=self,
             containerizer=self.containerizer,
@@ -820,6 +820,7 @@ class Agent:
     def _schedule_leftovers(self) -> None:
         """Finished checkpoints in the trash, and sandboxes of executors that are not running
         (of this agent id or an earlier one), removed `--gc_delay` after their last change."""
+        self.gc.recover()
         trash = self.layout.meta / ".trash"
         if trash.is_dir():
             for entry in trash.iterdir():

@@ -3,7 +3,9 @@
 A path is scheduled when what it holds has ended, and removed `--gc_delay` after its last
 modification; every `--disk_watch_interval` the agent prunes sooner when the disk fills:
 anything garbage for longer than `gc_delay * max(0, 1 - gc_disk_headroom - disk usage)`.
-Removal is batched into `rm -rf` processes, off the agent's event loop and CPU.
+Removal is batched into `rm -rf` processes, off the agent's event loop and CPU, of paths
+first renamed into a staging directory: a new run that takes a removed path's name meanwhile
+starts from a fresh directory, never one being removed.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ class GcMetrics:
 
 
 class GarbageCollector:
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, staging: Path) -> None:
         self.delay = delay
+        self.staging = staging  # on the same filesystem as what is collected
         self.metrics = GcMetrics()
         # path -> the (wall clock) time it became garbage; the heap orders removals by it
         self._scheduled: dict[Path, float] = {}
@@ -72,6 +75,12 @@ class GarbageCollector:
         usage = 1.0 - stat.f_bavail / stat.f_blocks
         self.prune(self.delay * max(0.0, 1.0 - headroom - usage))
 
+    def recover(self) -> None:
+        """Finish removals an earlier agent started (its `rm` may have died with it)."""
+        if self.staging.is_dir():
+            for entry in self.staging.iterdir():
+                self.schedule(entry, since=0.0)
+
     def close(self) -> None:
         self._closed = True
         if self._timer is not None:
@@ -108,13 +117,29 @@ class GarbageCollector:
             since, path = heapq.heappop(self._heap)
             if self._scheduled.get(path) == since:  # not unscheduled or rescheduled since
                 del self._scheduled[path]
-                batch.append(path)
+                batch.append(self._stage(path))
         for start in range(0, len(batch), _PATHS_PER_RM):  # within ARG_MAX
             previous = self._removing
             self._removing = asyncio.get_running_loop().create_task(
                 self._remove(batch[start : start + _PATHS_PER_RM], previous)
             )
         self._arm()
+
+    def _stage(self, path: Path) -> Path:
+        if path.parent == self.staging:
+            return path
+        target = self.staging / f"{path.name}.{time.monotonic_ns()}"
+        try:
+            path.rename(target)
+        except FileNotFoundError:
+            try:
+                self.staging.mkdir(parents=True, exist_ok=True)
+                path.rename(target)
+            except OSError:
+                return path  # gone already, or not movable: removed where it is
+        except OSError:
+            return path
+        return target
 
     async def _remove(self, batch: list[Path], previous: asyncio.Task[None] | None) -> None:
         if previous is not None:  # one `rm` at a time

@@ -62,6 +62,11 @@ class Layout:
         return self.executor_meta(agent_id, framework_id, executor_id) / "runs" / container_id
 
     @property
+    def gc_staging(self) -> Path:
+        """Where the garbage collector moves what it is removing."""
+        return self.work_dir / "gc"
+
+    @property
     def resources_file(self) -> Path:
         return self.meta / "resources" / "resources.info"
 

@@ -94,7 +94,9 @@ async def test_finished_sandbox_is_collected_and_running_one_kept(tmp_path, flag
             lambda: not done_sandbox.exists(), 30, message="finished sandbox collected"
         )
         await daemons.eventually(lambda: not _trash(agent), 30, message="checkpoint collected")
-        assert _metric(agent, "gc/path_removals_succeeded") >= 2  # sandbox and checkpoint
+        # the sandbox and the checkpoint, removed for good (not only moved aside)
+        await daemons.eventually(lambda: _metric(agent, "gc/path_removals_succeeded") >= 2, 30)
+        assert not list((agent.work_dir / "gc").iterdir())
         assert _metric(agent, "gc/path_removals_failed") == 0
         assert (running_sandbox / "stdout").exists()
         assert _metric(agent, "slave/tasks_running") == 1
