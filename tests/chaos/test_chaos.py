@@ -129,7 +129,12 @@ async def test_agent_stopped_for_good_has_its_tasks_replaced_elsewhere(
 ) -> None:
     async def stop_busy_agent(load: LoadFramework) -> None:
         ids = cluster.agent_ids()
-        busy = next(a.agent_id for a in load.running_attempts() if a.agent_id in ids)
+        # the newest attempt: the oldest may be finishing this very moment, and an agent
+        # whose tasks all finished before it died has nothing to report unreachable
+        newest = max(
+            (a for a in load.running_attempts() if a.agent_id in ids), key=lambda a: a.launched
+        )
+        busy = newest.agent_id
         load.dead = busy  # type: ignore[attr-defined]
         ids[busy].kill()
         # the machine is gone: its task processes go with it
