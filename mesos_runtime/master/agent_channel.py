@@ -25,7 +25,14 @@ from mesos_runtime.wire.record import WireError
 from .master import AgentRefused, Master
 from .registry import RegistryFenced
 from .state import EventStream
-from .streaming import check_content_type, method_not_allowed, read_json, serve_stream, text
+from .streaming import (
+    Routes,
+    check_content_type,
+    method_not_allowed,
+    read_json,
+    serve_stream,
+    text,
+)
 
 PATH = CHANNEL_PATH
 
@@ -36,11 +43,11 @@ _PAYLOAD = {
 }
 
 
-def add_routes(app: web.Application, master: Master) -> None:
+def add_routes(routes: Routes, master: Master) -> None:
     async def handle(request: web.Request) -> web.StreamResponse:
         return await _handle(request, master)
 
-    app.router.add_route("*", PATH, handle)
+    routes.add_route("*", PATH, handle)
 
 
 async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
@@ -107,9 +114,7 @@ async def _subscribe(request: web.Request, master: Master, call: AgentCall) -> w
     except AgentRefused as e:
         # as Mesos: a removed agent is told to shut down rather than refused silently
         stream.send(
-            AgentEvent(
-                type=AgentEventType.SHUTDOWN, shutdown=AgentShutdown(message=str(e))
-            ).to_json()
+            AgentEvent(type=AgentEventType.SHUTDOWN, shutdown=AgentShutdown(message=str(e)))
         )
         stream.close()
         return await serve_stream(request, stream, heartbeat_interval=None, heartbeat=None)

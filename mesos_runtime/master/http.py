@@ -6,7 +6,7 @@ access-control seam in front of every handler where authentication/authorization
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Protocol
 
 from aiohttp import web
@@ -15,10 +15,9 @@ from mesos_runtime.wire.mesos import MasterInfo
 
 from . import agent_channel, operator_api, scheduler_api, webui
 from .master import Master
+from .streaming import Handler, Routes
 
 log = logging.getLogger("mesos.master.http")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MASTER_KEY = web.AppKey("master", Master)
 
@@ -71,29 +70,40 @@ def leader_location(leader: MasterInfo, path: str) -> str:
     return f"//{host}:{port}{path}"
 
 
-@web.middleware
-async def _gate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    leadership = request.app[LEADERSHIP_KEY]
-    if request.path in _LEADER_ONLY and not leadership.is_leader:
-        leader = leadership.leader
-        if leader is None:
-            return web.Response(status=503, text="No leading master is known")
-        raise web.HTTPTemporaryRedirect(location=leader_location(leader, request.path))
-    refused = await request.app[ACCESS_KEY].check(request)
-    if refused is not None:
-        return refused
-    return await handler(request)
+def _gate(leadership: Leadership, access: AccessControl) -> Callable[[str, Handler], Handler]:
+    """The seam in front of every handler: a follower redirects (or refuses) the calls
+    only the leader serves, then access control may refuse the request."""
+
+    def wrap(path: str, handler: Handler) -> Handler:
+        leader_only = path in _LEADER_ONLY
+
+        async def gated(request: web.Request) -> web.StreamResponse:
+            if leader_only and not leadership.is_leader:
+                leader = leadership.leader
+                if leader is None:
+                    return web.Response(status=503, text="No leading master is known")
+                raise web.HTTPTemporaryRedirect(location=leader_location(leader, path))
+            refused = await access.check(request)
+            if refused is not None:
+                return refused
+            return await handler(request)
+
+        return gated
+
+    return wrap
 
 
 def build_app(
     master: Master, leadership: Leadership, access: AccessControl | None = None
 ) -> web.Application:
-    app = web.Application(middlewares=[_gate], client_max_size=64 * 1024 * 1024)
+    access = access or AccessControl()
+    app = web.Application(client_max_size=64 * 1024 * 1024)
     app[MASTER_KEY] = master
     app[LEADERSHIP_KEY] = leadership
-    app[ACCESS_KEY] = access or AccessControl()
-    scheduler_api.add_routes(app, master)
-    agent_channel.add_routes(app, master)
-    operator_api.add_routes(app, master, leadership)
-    webui.add_routes(app, master)
+    app[ACCESS_KEY] = access
+    routes = Routes(app, _gate(leadership, access))
+    scheduler_api.add_routes(routes, master)
+    agent_channel.add_routes(routes, master)
+    operator_api.add_routes(routes, master, leadership)
+    webui.add_routes(routes, master)
     return app

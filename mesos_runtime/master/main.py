@@ -41,6 +41,10 @@ def _setup_logging(flags: MasterFlags) -> None:
         handlers=handlers,
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # the format uses no thread or process fields: do not collect them for every record
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 async def run(flags: MasterFlags) -> int:

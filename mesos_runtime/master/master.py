@@ -270,7 +270,7 @@ class Master:
 
     # --- events -------------------------------------------------------------------------
 
-    def publish(self, build: Callable[[], dict]) -> None:
+    def publish(self, build: Callable[[], dict[str, Any]]) -> None:
         """An event for operator API subscribers (built only when someone listens)."""
         if not self.operator_streams:
             return
@@ -279,9 +279,11 @@ class Master:
             if stream.closed:
                 self.operator_streams.discard(stream)
             else:
-                stream.send(event)
+                stream.send_json(event)
 
     def _publish_task_updated(self, framework_id: str, status: TaskStatus) -> None:
+        if not self.operator_streams:
+            return  # the common case: skip building the closure for every update
         self.publish(
             lambda: {
                 "type": "TASK_UPDATED",
@@ -292,10 +294,6 @@ class Master:
                 },
             }
         )
-
-    @staticmethod
-    def _event(kind: EventType, **payload: Any) -> dict:
-        return Event(type=kind, **payload).to_json()
 
     def _master_status(  # noqa: PLR0917
         self,
@@ -318,7 +316,7 @@ class Master:
         )
 
     def _send_update(self, framework: Framework, status: TaskStatus) -> None:
-        framework.send(self._event(EventType.UPDATE, update=Update(status=status)))
+        framework.send(Event(type=EventType.UPDATE, update=Update(status=status)))
 
     def _lost_state(self, framework: Framework) -> TaskState:
         return TaskState.TASK_UNKNOWN if framework.partition_aware else TaskState.TASK_LOST
@@ -373,7 +371,7 @@ class Master:
             batches[framework.id].append(offer.offer)
         for framework_id, offers in batches.items():
             self.frameworks[framework_id].send(
-                self._event(EventType.OFFERS, offers=Offers(offers=offers))
+                Event(type=EventType.OFFERS, offers=Offers(offers=offers))
             )
             self.counters["master/messages_resource_offers"] += 1
 
@@ -430,7 +428,7 @@ class Master:
             return
         framework = self.frameworks.get(offer.framework_id)
         if notify and framework is not None:
-            framework.send(self._event(EventType.RESCIND, rescind=Rescind(offer_id=offer.offer.id)))
+            framework.send(Event(type=EventType.RESCIND, rescind=Rescind(offer_id=offer.offer.id)))
         self.allocator.recover(offer.agent_id, offer.framework_id, offer.resources)
         self.request_allocation(offer.agent_id)
 
@@ -446,7 +444,7 @@ class Master:
         info = call.framework_info
         if info.id is not None and info.id.value in self._removed_framework_ids:
             stream.send(
-                self._event(EventType.ERROR, error=Error(message="Framework has been removed"))
+                Event(type=EventType.ERROR, error=Error(message="Framework has been removed"))
             )
             stream.close()
             return None
@@ -473,7 +471,7 @@ class Master:
         else:
             old = framework.stream
             if old is not None and old is not stream:
-                old.send(self._event(EventType.ERROR, error=Error(message="Framework failed over")))
+                old.send(Event(type=EventType.ERROR, error=Error(message="Framework failed over")))
                 old.close()
             if framework.failover_timer:
                 framework.failover_timer.cancel()
@@ -497,8 +495,8 @@ class Master:
                 }
             )
         stream.send(
-            self._event(
-                EventType.SUBSCRIBED,
+            Event(
+                type=EventType.SUBSCRIBED,
                 subscribed=Subscribed(
                     framework_id=FrameworkID(value=framework_id),
                     heartbeat_interval_seconds=float(self.flags.heartbeat_interval),
@@ -560,7 +558,7 @@ class Master:
                         shutdown_framework=ShutdownFramework(
                             framework_id=FrameworkID(value=framework.id)
                         ),
-                    ).to_json()
+                    )
                 )
             for key in keys:
                 task = agent.tasks.pop(key)
@@ -600,7 +598,7 @@ class Master:
                     AgentEvent(
                         type=AgentEventType.UPDATE_FRAMEWORK,
                         update_framework=UpdateFrameworkInfo(framework_info=info),
-                    ).to_json()
+                    )
                 )
         self.publish(
             lambda: {
@@ -742,7 +740,7 @@ class Master:
             AgentEvent(
                 type=AgentEventType.CHECKPOINT_RESOURCES,
                 checkpoint_resources=CheckpointResources(resources=agent.checkpointed.to_wire()),
-            ).to_json()
+            )
         )
         log.info(
             "Applied %s of %s on agent %s for framework %s",
@@ -846,7 +844,7 @@ class Master:
             AgentEvent(
                 type=AgentEventType.RUN_TASK,
                 run_task=RunTask(framework_info=framework.info, task=task),
-            ).to_json()
+            )
         )
         return remaining - resources - executor_resources
 
@@ -919,7 +917,7 @@ class Master:
                     executor=executor,
                     task_group=_task_group(tasks),
                 ),
-            ).to_json()
+            )
         )
         return remaining - total - executor_resources
 
@@ -975,7 +973,7 @@ class Master:
                     task_id=call.task_id,
                     kill_policy=call.kill_policy,
                 ),
-            ).to_json()
+            )
         )
 
     def shutdown_executor(self, framework: Framework, call: Shutdown) -> None:
@@ -988,7 +986,7 @@ class Master:
                         framework_id=FrameworkID(value=framework.id),
                         executor_id=call.executor_id,
                     ),
-                ).to_json()
+                )
             )
 
     def acknowledge(self, framework: Framework, call: Acknowledge) -> None:
@@ -1004,11 +1002,11 @@ class Master:
             AgentEvent(
                 type=AgentEventType.ACKNOWLEDGE,
                 acknowledge=AcknowledgeUpdate(
-                    framework_id=FrameworkID(value=framework.id),
+                    framework_id=framework.info.id,  # type: ignore[arg-type]  # always set
                     task_id=call.task_id,
                     uuid=call.uuid,
                 ),
-            ).to_json()
+            )
         )
         task = agent.tasks.get((framework.id, call.task_id.value))
         if (
@@ -1089,7 +1087,7 @@ class Master:
                         executor_id=call.executor_id,
                         data=call.data,
                     ),
-                ).to_json()
+                )
             )
             self.counters["master/messages_framework_to_executor"] += 1
 
@@ -1147,7 +1145,7 @@ class Master:
                     ping_interval_seconds=float(self.flags.agent_ping_timeout),
                     version=CHANNEL_VERSION,
                 ),
-            ).to_json()
+            )
         )
         log.info(
             "Agent %s at %s (%s) %s with %s",
@@ -1241,7 +1239,7 @@ class Master:
                 AgentEvent(
                     type=AgentEventType.SHUTDOWN_FRAMEWORK,
                     shutdown_framework=ShutdownFramework(framework_id=FrameworkID(value=fid)),
-                ).to_json()
+                )
             )
         return dict(allocated)
 
@@ -1314,7 +1312,7 @@ class Master:
                     self._spawn(self.mark_unreachable(agent))
                     continue
                 agent.ponged = False
-                agent.send(AgentEvent(type=AgentEventType.PING).to_json())
+                agent.send(AgentEvent(type=AgentEventType.PING))
 
     async def mark_unreachable(self, agent: Agent) -> None:
         if self.agents.get(agent.id) is not agent:
@@ -1446,10 +1444,11 @@ class Master:
         """A status update from the agent: record it, forward it to the framework."""
         fid = call.framework_id.value
         status = call.status
-        if status.agent_id is None:
-            status = status.replace(agent_id=AgentID(value=agent.id))
-        if status.timestamp is None:
-            status = status.replace(timestamp=now())
+        if status.agent_id is None or status.timestamp is None:
+            status = status.replace(
+                agent_id=AgentID(value=agent.id) if status.agent_id is None else status.agent_id,
+                timestamp=now() if status.timestamp is None else status.timestamp,
+            )
         self.counters["master/messages_status_update"] += 1
         framework = self.frameworks.get(fid)
         if framework is None:
@@ -1463,7 +1462,7 @@ class Master:
                             task_id=status.task_id,
                             uuid=status.uuid,
                         ),
-                    ).to_json()
+                    )
                 )
             return
         task = agent.tasks.get((fid, status.task_id.value))
@@ -1471,11 +1470,20 @@ class Master:
             previous = task.state
             task.state = status.state
             task.status = status
-            task.statuses.append(status.replace(data=None))
+            # the task's history keeps no payloads (they may be large)
+            task.statuses.append(status if status.data is None else status.replace(data=None))
             del task.statuses[:-MAX_STATUSES_KEPT]
             if previous is not status.state:
                 self.counters[_state_counter(status.state)] += 1
-                log.info("Task %s of framework %s is %s", task.id, fid, status.state.value)
+                # how a task ended is worth a line; the steps on the way (STARTING,
+                # RUNNING) would be most of the master's log under load
+                log.log(
+                    logging.INFO if status.state.is_terminal else logging.DEBUG,
+                    "Task %s of framework %s is %s",
+                    task.id,
+                    fid,
+                    status.state.value,
+                )
             if status.state.is_terminal and not task.resources_recovered:
                 task.resources_recovered = True
                 self.allocator.recover(agent.id, fid, task.resources)
@@ -1490,8 +1498,8 @@ class Master:
         if framework is not None:
             self.counters["master/messages_executor_to_framework"] += 1
             framework.send(
-                self._event(
-                    EventType.MESSAGE,
+                Event(
+                    type=EventType.MESSAGE,
                     message=EventMessage(
                         agent_id=AgentID(value=agent.id),
                         executor_id=call.executor_id,
@@ -1509,8 +1517,8 @@ class Master:
         framework = self.frameworks.get(fid)
         if framework is not None:
             framework.send(
-                self._event(
-                    EventType.FAILURE,
+                Event(
+                    type=EventType.FAILURE,
                     failure=Failure(
                         agent_id=AgentID(value=agent.id),
                         executor_id=call.executor_id,

@@ -20,6 +20,7 @@ from .master import Master
 from .registry import RegistryFenced
 from .state import EventStream
 from .streaming import (
+    Routes,
     accepts_json,
     decode_call,
     serve_stream,
@@ -47,7 +48,7 @@ class OperatorCall(Record):
     stop_maintenance: MachineList | None = None
 
 
-def add_routes(app: web.Application, master: Master, leadership: Any) -> None:
+def add_routes(routes: Routes, master: Master, leadership: Any) -> None:
     weights = parse_weights(master.flags.weights)
 
     async def operator(request: web.Request) -> web.StreamResponse:
@@ -79,16 +80,16 @@ def add_routes(app: web.Application, master: Master, leadership: Any) -> None:
         del request
         return web.Response(status=200)
 
-    app.router.add_route("*", OPERATOR_PATH, operator)
+    routes.add_route("*", OPERATOR_PATH, operator)
     for path in ("/master/state", "/master/state.json", "/state", "/state.json"):
-        app.router.add_get(path, json_get(state))
-    app.router.add_get(
+        routes.add_get(path, json_get(state))
+    routes.add_get(
         "/master/slaves",
         json_get(
             lambda: {"slaves": [views.legacy_agent(master, a) for a in master.agents.values()]}
         ),
     )
-    app.router.add_get(
+    routes.add_get(
         "/master/frameworks",
         json_get(
             lambda: {
@@ -101,7 +102,7 @@ def add_routes(app: web.Application, master: Master, leadership: Any) -> None:
             }
         ),
     )
-    app.router.add_get(
+    routes.add_get(
         "/master/tasks",
         json_get(
             lambda: {
@@ -113,21 +114,21 @@ def add_routes(app: web.Application, master: Master, leadership: Any) -> None:
             }
         ),
     )
-    app.router.add_get("/master/redirect", redirect)
-    app.router.add_get("/redirect", redirect)
-    app.router.add_get(
+    routes.add_get("/master/redirect", redirect)
+    routes.add_get("/redirect", redirect)
+    routes.add_get(
         "/metrics/snapshot", json_get(lambda: metrics.snapshot(master, leadership.is_leader))
     )
-    app.router.add_get("/health", health)
-    app.router.add_get("/master/health", health)
-    app.router.add_get("/version", json_get(views.version_info))
-    app.router.add_get("/flags", json_get(lambda: {"flags": as_dict(master.flags)}))
-    app.router.add_get("/master/flags", json_get(lambda: {"flags": as_dict(master.flags)}))
-    app.router.add_get(
+    routes.add_get("/health", health)
+    routes.add_get("/master/health", health)
+    routes.add_get("/version", json_get(views.version_info))
+    routes.add_get("/flags", json_get(lambda: {"flags": as_dict(master.flags)}))
+    routes.add_get("/master/flags", json_get(lambda: {"flags": as_dict(master.flags)}))
+    routes.add_get(
         "/master/maintenance/schedule",
         json_get(lambda: master.schedule.to_json()),  # noqa: PLW0108 - read at call time
     )
-    app.router.add_get(
+    routes.add_get(
         "/master/maintenance/status",
         json_get(lambda: views.maintenance_status(master)["status"]),
     )
@@ -170,7 +171,7 @@ async def _operator(
 
     if call.type == "SUBSCRIBE":
         stream = EventStream(str(uuidlib.uuid4()))
-        stream.send(
+        stream.send_json(
             {
                 "type": "SUBSCRIBED",
                 "subscribed": {

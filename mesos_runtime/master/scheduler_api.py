@@ -10,12 +10,13 @@ import uuid as uuidlib
 
 from aiohttp import web
 
-from mesos_runtime.wire.scheduler import Call, CallType
+from mesos_runtime.wire.scheduler import Call, CallType, Event, EventType
 
 from .master import Master
 from .registry import RegistryFenced
 from .state import EventStream
 from .streaming import (
+    Routes,
     accepts_json,
     decode_call,
     serve_stream,
@@ -28,12 +29,15 @@ STREAM_ID = "Mesos-Stream-Id"
 
 log = logging.getLogger("mesos.master.scheduler")
 
+# the master's per-call message counters, e.g. master/messages_acknowledge
+_COUNTERS = {kind: f"master/messages_{kind.value.lower()}" for kind in CallType}
 
-def add_routes(app: web.Application, master: Master) -> None:
+
+def add_routes(routes: Routes, master: Master) -> None:
     async def handle(request: web.Request) -> web.StreamResponse:
         return await _handle(request, master)
 
-    app.router.add_route("*", PATH, handle)
+    routes.add_route("*", PATH, handle)
 
 
 async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
@@ -63,7 +67,7 @@ async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
             f"The stream ID '{stream_id}' included in this request didn't match the stream "
             f"ID currently associated with framework ID {framework.id}",
         )
-    master.counters[f"master/messages_{call.type.value.lower()}"] += 1
+    master.counters[_COUNTERS[call.type]] += 1
     try:
         match call.type:
             case CallType.TEARDOWN:
@@ -124,7 +128,7 @@ async def _subscribe(request: web.Request, master: Master, call: Call) -> web.St
             request,
             stream,
             heartbeat_interval=float(master.flags.heartbeat_interval),
-            heartbeat={"type": "HEARTBEAT"},
+            heartbeat=Event(type=EventType.HEARTBEAT),
             headers={STREAM_ID: stream.stream_id},
         )
     finally:

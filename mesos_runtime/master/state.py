@@ -1,8 +1,8 @@
 """What the master holds in memory: frameworks, agents, offers, executors and tasks.
 
 Plain typed records with no behaviour beyond small views; the rules that change them live
-in master.py. Event streams (to schedulers, agents, operator subscribers) are queues of
-already-encoded RecordIO records that the HTTP layer drains.
+in master.py. Event streams (to schedulers, agents, operator subscribers) take typed event
+records, encode each once as it is queued, and the HTTP layer drains the RecordIO bytes.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import collections
 from dataclasses import dataclass, field
+from typing import Any
 
 from mesos_runtime.wire import recordio
+from mesos_runtime.wire.agent_channel import AgentEvent
 from mesos_runtime.wire.mesos import (
     AgentID,
     AgentInfo,
@@ -26,47 +28,77 @@ from mesos_runtime.wire.mesos import (
     TaskState,
     TaskStatus,
 )
+from mesos_runtime.wire.record import Record
 from mesos_runtime.wire.resources import Resources
+from mesos_runtime.wire.scheduler import Event
 
 MAX_COMPLETED_TASKS = 1000
 MAX_COMPLETED_FRAMEWORKS = 50
 
 
 class EventStream:
-    """One open streaming response: events queued here are written by its HTTP handler."""
+    """One open streaming response: events queued here are written by its HTTP handler
+    (one reader: the handler that serves the stream)."""
 
     def __init__(self, stream_id: str) -> None:
         self.stream_id = stream_id
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._records: collections.deque[bytes] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None  # the reader, waiting
         self.closed = False
 
-    def send(self, event: dict) -> None:
+    def send(self, event: Record) -> None:
+        """Queue a typed event (scheduler Event, AgentEvent), encoded here once."""
         if not self.closed:
-            self._queue.put_nowait(recordio.encode_json(event))
+            self._put(recordio.encode_json(event.to_json()))
+
+    def send_json(self, event: dict[str, Any]) -> None:
+        """Queue an event that exists only as JSON: the operator API's master::Event
+        (its GET_STATE payload is built as JSON by views.py; there is no record for it)."""
+        if not self.closed:
+            self._put(recordio.encode_json(event))
+
+    def _put(self, record: bytes) -> None:
+        self._records.append(record)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def close(self) -> None:
         """End the stream: the handler finishes the response after what is queued."""
         if not self.closed:
             self.closed = True
-            self._queue.put_nowait(None)
+            self._wake()
+
+    def drain(self) -> bytes:
+        """Everything queued, joined (one write for a burst), without waiting."""
+        if not self._records:
+            return b""
+        records = self._records[0] if len(self._records) == 1 else b"".join(self._records)
+        self._records.clear()
+        return records
 
     async def next(self, timeout: float | None) -> bytes | None:
-        """The next records, joined (one write for a burst); b"" when `timeout` passes
-        quietly; None when the stream is closed and everything before that was returned."""
-        try:
-            first = await asyncio.wait_for(self._queue.get(), timeout)
-        except TimeoutError:
-            return b""
-        if first is None:
-            return None
-        records = [first]
-        while not self._queue.empty():
-            record = self._queue.get_nowait()
-            if record is None:
-                self._queue.put_nowait(None)  # deliver what came before, then end
-                break
-            records.append(record)
-        return b"".join(records)
+        """The next records, joined; b"" when `timeout` passes quietly; None when the
+        stream is closed and everything queued before that was returned."""
+        if not self._records:
+            if self.closed:
+                return None
+            # a bare future and timer: cheaper than a Queue and wait_for per burst
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = None if timeout is None else loop.call_later(timeout, self._wake)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if not self._records:
+                return None if self.closed else b""
+        return self.drain()
 
 
 @dataclass(slots=True, eq=False)
@@ -172,7 +204,7 @@ class Framework:
     def roles(self) -> list[str]:
         return self.info.effective_roles()
 
-    def send(self, event: dict) -> None:
+    def send(self, event: Event) -> None:
         if self.stream is not None:
             self.stream.send(event)
 
@@ -211,7 +243,7 @@ class Agent:
     def pid(self) -> str:
         return f"slave(1)@{self.ip}:{self.port}"
 
-    def send(self, event: dict) -> bool:
+    def send(self, event: AgentEvent) -> bool:
         if self.stream is None or self.stream.closed:
             return False
         self.stream.send(event)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -15,6 +16,24 @@ from mesos_runtime.wire import Record, WireError, recordio
 from .state import EventStream
 
 JSON = "application/json"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Routes:
+    """Where the API modules register their handlers: `gate` (http.py: leadership and
+    access control) wraps each one as it is added, so a request meets the gate in its
+    own handler, without a middleware layer around every request."""
+
+    def __init__(self, app: web.Application, gate: Callable[[str, Handler], Handler]) -> None:
+        self._app = app
+        self._gate = gate
+
+    def add_route(self, method: str, path: str, handler: Handler) -> None:
+        self._app.router.add_route(method, path, self._gate(path, handler))
+
+    def add_get(self, path: str, handler: Handler) -> None:
+        self._app.router.add_get(path, self._gate(path, handler))
 
 
 def text(status: int, message: str) -> web.Response:
@@ -92,10 +111,16 @@ async def serve_stream(
     stream: EventStream,
     *,
     heartbeat_interval: float | None,
-    heartbeat: dict | None,
+    heartbeat: Record | dict[str, Any] | None,
     headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
-    """Write the stream's records until it closes or the client goes away."""
+    """Write the stream's records until it closes or the client goes away. `heartbeat` is
+    the typed event (or, for the operator API, the JSON) written when the stream is quiet."""
+    beat = None
+    if heartbeat is not None:
+        beat = recordio.encode_json(
+            heartbeat.to_json() if isinstance(heartbeat, Record) else heartbeat
+        )
     response = web.StreamResponse(status=200, headers={"Content-Type": JSON, **(headers or {})})
     response.enable_chunked_encoding()
     await response.prepare(request)
@@ -107,8 +132,8 @@ async def serve_stream(
             if record is None:
                 break
             if record == b"":
-                if heartbeat is not None and deadline is not None:
-                    await response.write(recordio.encode_json(heartbeat))
+                if beat is not None and deadline is not None:
+                    await response.write(beat)
                     deadline += heartbeat_interval  # type: ignore[operator]
                 continue
             await response.write(record)

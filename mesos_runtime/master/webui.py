@@ -9,6 +9,7 @@ import time
 from aiohttp import web
 
 from .master import Master
+from .streaming import Routes
 
 _STYLE = (
     "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
@@ -69,9 +70,9 @@ def render(master: Master) -> str:
     )
 
 
-def add_routes(app: web.Application, master: Master) -> None:
+def add_routes(routes: Routes, master: Master) -> None:
     async def index(request: web.Request) -> web.Response:
         del request
         return web.Response(text=render(master), content_type="text/html")
 
-    app.router.add_get("/", index)
+    routes.add_get("/", index)

@@ -15,9 +15,13 @@ def encode(payload: bytes) -> bytes:
     return b"%d\n%s" % (len(payload), payload)
 
 
+# one compact encoder for every record: json.dumps with separators builds one per call
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def encode_json(obj: Any) -> bytes:
     """One record of compact JSON, no newline inside (Mesos clients split on length)."""
-    return encode(json.dumps(obj, separators=(",", ":")).encode())
+    return encode(_compact(obj).encode())
 
 
 class Decoder:

@@ -13,6 +13,7 @@ from mesos_runtime.master.flags import MasterFlags
 from mesos_runtime.master.master import Master
 from mesos_runtime.master.registry import FileStore, Registry
 from mesos_runtime.master.state import EventStream
+from mesos_runtime.wire import recordio
 from mesos_runtime.wire.agent_channel import AgentSubscribe, AgentUpdate
 from mesos_runtime.wire.mesos import (
     AgentID,
@@ -33,7 +34,7 @@ from mesos_runtime.wire.mesos import (
     status_uuid,
 )
 from mesos_runtime.wire.resources import Resources
-from mesos_runtime.wire.scheduler import Accept, Subscribe
+from mesos_runtime.wire.scheduler import Accept, Event, EventType, Subscribe
 
 TOTAL = Resources.parse("cpus:4;mem:1024")
 
@@ -51,12 +52,7 @@ def new_master(tmp_path: Path) -> Master:
 
 
 def events(stream: EventStream) -> list[dict]:
-    out = []
-    while not stream._queue.empty():
-        record = stream._queue.get_nowait()
-        if record:
-            out.append(json.loads(record.split(b"\n", 1)[1]))
-    return out
+    return [json.loads(record) for record in recordio.Decoder().feed(stream.drain())]
 
 
 async def settle() -> None:
@@ -167,3 +163,26 @@ async def test_removing_a_framework_returns_its_offers(tmp_path: Path) -> None:
     assert master.allocator.available(agent.id) == TOTAL
     assert framework.id not in master.frameworks
     assert master.registry.document.frameworks == []
+
+
+async def test_event_stream_delivers_what_was_queued_before_it_closed() -> None:
+    stream = EventStream("s")
+    assert await stream.next(0.01) == b""  # quiet: the handler writes a heartbeat
+    reader = asyncio.create_task(stream.next(None))
+    await asyncio.sleep(0)  # the reader is waiting now
+    stream.send(Event(type=EventType.HEARTBEAT))
+    assert await asyncio.wait_for(reader, 30) == b'20\n{"type":"HEARTBEAT"}'
+    stream.send_json({"type": "TASK_ADDED"})
+    stream.send(Event(type=EventType.HEARTBEAT))
+    stream.close()
+    stream.send(Event(type=EventType.HEARTBEAT))  # after close: dropped
+    assert events(stream) == [{"type": "TASK_ADDED"}, {"type": "HEARTBEAT"}]
+    assert await stream.next(None) is None
+
+
+async def test_a_closing_stream_wakes_its_waiting_reader() -> None:
+    stream = EventStream("s")
+    reader = asyncio.create_task(stream.next(None))
+    await asyncio.sleep(0)
+    stream.close()
+    assert await asyncio.wait_for(reader, 30) is None
