@@ -151,7 +151,23 @@ def _cpu_seconds(pid: int) -> dict[str, float] | None:
     except OSError:
         return None
     tick = os.sysconf("SC_CLK_TCK")
-    return {"user": round(int(fields[11]) / tick, 2), "system": round(int(fields[12]) / tick, 2)}
+    return {
+        "user": round(int(fields[11]) / tick, 2),
+        "system": round(int(fields[12]) / tick, 2),
+        # the task processes (wrapper shell and command) the daemon has reaped
+        "children": round((int(fields[13]) + int(fields[14])) / tick, 2),
+    }
+
+
+def reference_loop_ms() -> float:
+    """How fast this machine runs Python right now: the best of three runs of a fixed
+    loop. Shared VMs drift (here by up to 2x within an hour); a figure is read with this."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        sum(range(5_000_000))
+        best = min(best, time.perf_counter() - start)
+    return round(best * 1000, 1)
 
 
 def _percentile(values: Sequence[float], pct: float) -> float:
@@ -269,6 +285,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             localcluster.stop_cluster(state, grace=30)
     result["machine"] = machine()
+    result["reference_loop_ms"] = reference_loop_ms()
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return result
 
@@ -290,7 +307,10 @@ def _print(result: dict[str, Any]) -> None:
             f"{k} " + "/".join(f"{n} {s}" for n, s in (v or {}).items()) for k, v in cpu.items()
         )
     )
-    print(f"load average: {' '.join(f'{x:.2f}' for x in result['load_average'])}")
+    print(
+        f"load average: {' '.join(f'{x:.2f}' for x in result['load_average'])}; "
+        f"reference loop {result['reference_loop_ms']} ms (machine speed now, lower is faster)"
+    )
     if result["failed"]:
         print(f"{result['failed']} tasks failed, e.g. {result['failures']}")
     print(f"machine: {m['nproc']} x {m['cpu']}, Python {m['python']}, {m['platform']}")
