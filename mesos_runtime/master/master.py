@@ -282,8 +282,6 @@ class Master:
                 stream.send_json(event)
 
     def _publish_task_updated(self, framework_id: str, status: TaskStatus) -> None:
-        if not self.operator_streams:
-            return  # the common case: skip building the closure for every update
         self.publish(
             lambda: {
                 "type": "TASK_UPDATED",
