@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from . import cluster, task
+from . import cluster, mirror, package, repo, task, universe
 from .output import CliError, err
 
 app = typer.Typer(
@@ -17,6 +17,11 @@ app = typer.Typer(
 )
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(task.app, name="task")
+app.command("search")(universe.search)
+app.command("describe")(universe.describe)
+app.add_typer(repo.app, name="repo")
+app.add_typer(mirror.app, name="mirror")
+app.add_typer(package.app, name="package")
 
 
 def main() -> None:

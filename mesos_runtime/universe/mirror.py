@@ -122,6 +122,7 @@ def build_mirror(packages: list[Package], store: ArtifactStore, dest: Path) -> M
         raise MirrorError(f"{dest}: exists and is not a mirror; choose an empty or new directory")
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    staging.chmod(0o755)  # served to others: not mkdtemp's 0700
     try:
         entries = []
         for package in packages:
@@ -248,6 +249,7 @@ def unpack_mirror(archive: Path, dest: Path) -> MirrorIndex:
         if outside:
             raise MirrorError(f"{archive.name}: {outside[0]!r} is outside universe/; refused")
         index = verify_mirror(staging / "universe")
+        (staging / "universe").chmod(0o755)
         if dest.exists():
             dest.rmdir()
         os.replace(staging / "universe", dest)

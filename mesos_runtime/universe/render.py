@@ -29,6 +29,7 @@ __all__ = [
     "render_configs",
     "render_preview",
     "render_spec",
+    "service_name",
 ]
 
 
@@ -69,6 +70,13 @@ class ArtifactRef:
 class RenderedService:
     text: str  # the rendered service.yml
     spec: ServiceSpec
+
+
+def service_name(package: Package, options: dict[str, Any]) -> str:
+    """The service's name: the `service.name` option by convention, else the package's."""
+    service = options.get("service")
+    name = service.get("name") if isinstance(service, dict) else None
+    return name if isinstance(name, str) else package.name
 
 
 def _b64uuid(value: str) -> str:
