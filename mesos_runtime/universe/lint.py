@@ -67,15 +67,14 @@ def lint_package(root: Path) -> LintReport:
         )
     if package.readme is None or not package.readme.strip():
         report.errors.append(f"{README}: missing (say what the package runs and its options)")
-    _lint_schema(package, report)
+    if _lint_schema(package, report):
+        _lint_render(package, report)
     _lint_artifacts(package, report)
-    if report.errors:
-        return report
-    _lint_render(package, report)
     return report
 
 
-def _lint_schema(package: Package, report: LintReport) -> None:
+def _lint_schema(package: Package, report: LintReport) -> bool:
+    """Whether the defaults are valid options (so that the templates can be rendered)."""
     if package.schema.get("type") != "object":
         report.errors.append(f"{SCHEMA}: the top level must be an object of option groups")
     for path in _undocumented(package.schema):
@@ -86,6 +85,8 @@ def _lint_schema(package: Package, report: LintReport) -> None:
         resolve(package.schema)
     except OptionsError as e:
         report.errors.extend(f"{SCHEMA}: the defaults break the schema: {m}" for m in e.errors)
+        return False
+    return True
 
 
 def _lint_artifacts(package: Package, report: LintReport) -> None:
@@ -128,6 +129,6 @@ def _lint_render(package: Package, report: LintReport) -> None:
             report.errors.extend(f"{m}{where}" for m in e.errors)
             continue
         used.update(c.template for p in rendered.spec.pods for t in p.tasks for c in t.configs)
-    if not report.errors:
+    if used:
         for unused in sorted(set(package.templates) - used):
             report.warnings.append(f"templates/{unused}: no task uses it with the defaults")

@@ -53,12 +53,15 @@ def infinity(tmp_path: Path) -> Callable[..., CliResult]:
     if "INFINITY_CACHE_DIR" in os.environ:
         env["INFINITY_CACHE_DIR"] = os.environ["INFINITY_CACHE_DIR"]
 
-    def run(*args: str, timeout: float = 300, cwd: Path | None = None) -> CliResult:
+    def run(
+        *args: str, timeout: float = 300, cwd: Path | None = None, cache: Path | None = None
+    ) -> CliResult:
+        """`cache`: a cache of its own, for tests that must see what a fetch leaves."""
         return subprocess.run(
             [str(INFINITY), *args],
             capture_output=True,
             text=True,
-            env=env,
+            env=env if cache is None else env | {"INFINITY_CACHE_DIR": str(cache)},
             timeout=timeout,
             cwd=cwd or tmp_path,
             stdin=subprocess.DEVNULL,
