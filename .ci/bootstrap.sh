@@ -15,6 +15,7 @@ APT_PACKAGES=(
     procps
     zookeeper
     default-jre-headless
+    maven
 )
 
 missing=()
