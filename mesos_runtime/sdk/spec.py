@@ -208,7 +208,8 @@ class ServiceSpec(Record):
 _VALIDATOR = jsonschema.Draft202012Validator(SPEC_SCHEMA)
 
 
-def error_path(error: jsonschema.ValidationError) -> str:
+def error_path(error: jsonschema.ValidationError | jsonschema.SchemaError) -> str:
+    """A JSON Schema error's location as an option/field path: `brokers.count`."""
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
 
 

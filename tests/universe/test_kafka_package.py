@@ -172,13 +172,13 @@ def test_data_written_before_a_broker_restart_is_read_after_it(broker: Broker) -
         }
     )
     consumer.subscribe(["durable"])
+
+    def record() -> bytes | None:
+        message = consumer.poll(1.0)
+        return message.value() if message is not None and message.error() is None else None
+
     try:
-        message = wait_until(
-            lambda: (m := consumer.poll(1.0)) is not None and m.error() is None and m,
-            90,
-            interval=0,
-            message="the record written before the restart",
-        )
+        value = wait_until(record, 90, interval=0, message="the record written before the restart")
     finally:
         consumer.close()
-    assert message.value() == b"kept"
+    assert value == b"kept"
