@@ -28,6 +28,7 @@ __all__ = [
     "PlanSpec",
     "PodSpec",
     "PortSpec",
+    "Problems",
     "ReadinessCheckSpec",
     "ReplacementPolicy",
     "SchedulerSpec",
@@ -44,12 +45,16 @@ __all__ = [
 ]
 
 
-class SpecError(ValueError):
-    """A spec that is not valid: every problem found, each naming its path."""
+class Problems(ValueError):
+    """Every problem found in one document, each naming its path (one per line)."""
 
     def __init__(self, errors: list[str]) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
+
+
+class SpecError(Problems):
+    """A spec that is not valid."""
 
 
 class Goal(enum.Enum):

@@ -155,7 +155,7 @@ class ArtifactStore:
     def _pip_download(self, artifact: ArtifactSpec, tmp: Path, label: str) -> Path:
         assert artifact.pypi is not None and artifact.file is not None
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-        command += ["--no-binary", ":all:", "--no-build-isolation", "-d", str(tmp), artifact.pypi]
+        command += ["--no-binary", ":all:", "-d", str(tmp), artifact.pypi]
         done = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False)
         target = tmp / artifact.file
         if done.returncode != 0 or not target.is_file():

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from mesos_runtime.sdk.spec import error_path
+from mesos_runtime.sdk.spec import Problems, error_path
 
 __all__ = [
     "OptionsError",
@@ -26,12 +26,8 @@ __all__ = [
 ]
 
 
-class OptionsError(ValueError):
-    """Options that break the schema: every problem, each naming its option path."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
+class OptionsError(Problems):
+    """Options that break the schema, each problem naming its option path."""
 
 
 def defaults(schema: dict[str, Any]) -> Any:

@@ -16,7 +16,7 @@ import jsonschema
 import yaml
 
 from mesos_runtime import __version__ as RUNTIME_VERSION
-from mesos_runtime.sdk.spec import error_path
+from mesos_runtime.sdk.spec import Problems, error_path
 from mesos_runtime.wire.record import Record, record, repeated, required
 
 from .lock import LOCK_FILE, ArtifactLock, LockError
@@ -123,12 +123,8 @@ _MANIFEST_SCHEMA: dict[str, Any] = {
 }
 
 
-class PackageError(ValueError):
-    """A package that cannot be loaded: every problem found, each naming its file and path."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
+class PackageError(Problems):
+    """A package that cannot be loaded, each problem naming its file and path."""
 
 
 class ArtifactKind(enum.Enum):

@@ -16,7 +16,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mesos_runtime.sdk.context import TaskLaunch, config_context, launches, preview_peers
-from mesos_runtime.sdk.spec import ServiceSpec, SpecError, load_spec
+from mesos_runtime.sdk.spec import Problems, ServiceSpec, SpecError, load_spec
 
 from .package import SPEC_TEMPLATE, Package
 
@@ -33,12 +33,8 @@ __all__ = [
 ]
 
 
-class RenderError(ValueError):
+class RenderError(Problems):
     """A template that does not render, or renders a spec that is not valid."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -122,13 +122,22 @@ _json = st.recursive(
 )
 
 
-_objects = st.dictionaries(st.text(max_size=3), _json, max_size=4)
+# options as schemas shape them: groups of scalar options
+_options = st.dictionaries(
+    st.sampled_from(["brokers", "kafka", "service"]),
+    st.dictionaries(
+        st.sampled_from(["count", "heap", "name"]), st.integers() | st.text(max_size=3)
+    ),
+)
 
 
-@given(_json, _objects, _objects)
-def test_layering_objects_is_associative(a: Any, b: dict[str, Any], c: dict[str, Any]) -> None:
-    # defaults, stored and given options can be layered in either grouping
-    assert merge(merge(a, b), c) == merge(a, merge(b, c))
+@given(_options, _options, _options)
+def test_layering_options_is_associative(
+    defaults_: dict[str, Any], stored: dict[str, Any], given_: dict[str, Any]
+) -> None:
+    # an update layers the given options on the stored ones, then both on the defaults:
+    # the same as adding them one after the other
+    assert merge(defaults_, merge(stored, given_)) == merge(merge(defaults_, stored), given_)
 
 
 @given(_json, _json)

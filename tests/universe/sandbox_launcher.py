@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mesos_runtime.sdk.context import TaskLaunch, task_environment
-from mesos_runtime.sdk.spec import TaskSpec
+from mesos_runtime.sdk.context import PodInstance, TaskLaunch, task_environment
+from mesos_runtime.sdk.spec import ServiceSpec, TaskSpec
 from mesos_runtime.universe.package import Package
 from mesos_runtime.universe.render import ClusterInfo, ServiceIdentity, render_configs
 from tests.harness.daemons import wait_until
@@ -29,6 +29,27 @@ class SandboxTask:
     sandbox: Path
     process: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        spec: ServiceSpec,
+        instance: PodInstance,
+        task: str,
+        peers: dict[str, list[PodInstance]],
+        sandbox: Path,
+    ) -> SandboxTask:
+        """Task `task` of the placed pod instance `instance`, to run in `sandbox`."""
+        pod = spec.pod(instance.pod)
+        launch = TaskLaunch(
+            service=spec.name,
+            pod=pod,
+            task=pod.task(task),
+            instance=instance,
+            peers=peers,
+            sandbox=str(sandbox),
+        )
+        return cls(launch, sandbox)
 
     @property
     def task(self) -> TaskSpec:

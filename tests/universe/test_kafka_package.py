@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from mesos_runtime.sdk.context import PodInstance, TaskLaunch
+from mesos_runtime.sdk.context import PodInstance
 from mesos_runtime.universe.artifacts import ArtifactStore
 from mesos_runtime.universe.mirror import artifact_refs
 from mesos_runtime.universe.options import resolve
@@ -58,7 +58,6 @@ def broker(
     options = resolve(kafka_package.schema, TEST_OPTIONS)
     service = ServiceIdentity(name="kafka", uid=str(uuid.uuid4()))
     spec = render_spec(kafka_package, options, service, artifact_refs(kafka_package)).spec
-    pod = spec.pod("kafka")
     instance = PodInstance(
         pod="kafka",
         index=0,
@@ -66,15 +65,8 @@ def broker(
         ports={"broker": free_port(), "controller": free_port()},
     )
     sandbox = tmp_path_factory.mktemp("kafka-0-broker")
-    launch = TaskLaunch(
-        service=service.name,
-        pod=pod,
-        task=pod.task("broker"),
-        instance=instance,
-        peers={"kafka": [instance]},
-        sandbox=str(sandbox),
-    )
-    task = SandboxTask(launch, sandbox).prepare(kafka_package, options, service, [lib])
+    task = SandboxTask.of(spec, instance, "broker", {"kafka": [instance]}, sandbox)
+    task.prepare(kafka_package, options, service, [lib])
     ready_before = task.ready()
     task.start()
     try:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 
-from mesos_runtime.sdk.context import PodInstance, TaskLaunch
+from mesos_runtime.sdk.context import PodInstance
 from mesos_runtime.universe.artifacts import ArtifactStore
 from mesos_runtime.universe.mirror import artifact_refs
 from mesos_runtime.universe.options import resolve
@@ -90,24 +90,12 @@ def spark(
         ports={"worker": free_port(), "webui": free_port()},
     )
     peers = {"master": [master], "worker": [worker]}
-    tasks = []
-    for instance, task_name in ((master, "master"), (worker, "worker")):
-        pod = spec.pod(instance.pod)
-        sandbox = tmp_path_factory.mktemp(f"{instance.name}-{task_name}")
-        launch = TaskLaunch(
-            service=service.name,
-            pod=pod,
-            task=pod.task(task_name),
-            instance=instance,
-            peers=peers,
-            sandbox=str(sandbox),
-        )
-        tasks.append(
-            SandboxTask(launch, sandbox).prepare(
-                spark_package, options, service, [distribution], cluster
-            )
-        )
-    master_task, worker_task = tasks
+    master_task, worker_task = (
+        SandboxTask.of(
+            spec, instance, task, peers, tmp_path_factory.mktemp(f"{instance.name}-{task}")
+        ).prepare(spark_package, options, service, [distribution], cluster)
+        for instance, task in ((master, "master"), (worker, "worker"))
+    )
     try:
         master_task.start().wait_ready(120)
         worker_task.start().wait_ready(120)
