@@ -1,6 +1,7 @@
-"""The Kafka package for real: its Maven library resolves and matches the lock, and a KRaft
-broker (combined mode) started from that library with the package's rendered spec and
-server.properties becomes ready and carries a real client's records."""
+"""The Kafka package for real: its Maven library resolves and matches the lock; a KRaft
+broker (combined mode), and a dedicated controller with a broker, started from that
+library with the package's rendered spec and server.properties become ready and carry a
+real client's records; its plans start the quorum together and roll updates one by one."""
 
 from __future__ import annotations
 
@@ -8,20 +9,23 @@ import base64
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import confluent_kafka
 import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from mesos_runtime.sdk.context import PodInstance
+from mesos_runtime.sdk.plan import Status
+from mesos_runtime.sdk.plans import build_plan
+from mesos_runtime.sdk.spec import Strategy
 from mesos_runtime.universe.artifacts import ArtifactStore
 from mesos_runtime.universe.mirror import artifact_refs
-from mesos_runtime.universe.options import resolve
+from mesos_runtime.universe.options import merge, resolve
 from mesos_runtime.universe.package import Package
 from mesos_runtime.universe.render import ServiceIdentity, render_spec
 from tests.harness.daemons import free_port, wait_until
 from tests.universe.sandbox_launcher import SandboxTask
-
-confluent_kafka = pytest.importorskip("confluent_kafka")
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 # small-footprint options for 2 cores: one combined broker+controller, few threads
 TEST_OPTIONS = {
@@ -174,3 +178,76 @@ def test_data_written_before_a_broker_restart_is_read_after_it(broker: Broker) -
     finally:
         consumer.close()
     assert value == b"kept"
+
+
+def _one_record(bootstrap: str, topic: str, value: bytes) -> bytes | None:
+    """Produce `value` to `topic`, then read the topic's first record back."""
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer.produce(topic, value=value)
+    assert producer.flush(60) == 0
+    consumer = confluent_kafka.Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "one", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+
+    def record() -> bytes | None:
+        message = consumer.poll(1.0)
+        return message.value() if message is not None and message.error() is None else None
+
+    try:
+        return wait_until(record, 90, interval=0, message=f"a record on {topic}")
+    finally:
+        consumer.close()
+
+
+def test_a_dedicated_controller_and_a_broker_form_a_cluster(
+    kafka_package: Package, store: ArtifactStore, tmp_path: Path
+) -> None:
+    lib = store.unpack(kafka_package, kafka_package.manifest.artifact("lib"))
+    options = resolve(
+        kafka_package.schema,
+        merge(TEST_OPTIONS, {"controllers": {"mode": "dedicated", "count": 1, "heap_mb": 128}}),
+    )
+    service = ServiceIdentity(name="kafka", uid=str(uuid.uuid4()))
+    spec = render_spec(kafka_package, options, service, artifact_refs(kafka_package)).spec
+    controller = PodInstance(
+        pod="controller", index=0, hostname="127.0.0.1", ports={"controller": free_port()}
+    )
+    broker = PodInstance(pod="kafka", index=0, hostname="127.0.0.1", ports={"broker": free_port()})
+    peers = {"controller": [controller], "kafka": [broker]}
+    node = SandboxTask.of(spec, controller, "node", peers, tmp_path / "controller-0-node")
+    broker_task = SandboxTask.of(spec, broker, "broker", peers, tmp_path / "kafka-0-broker")
+    tasks = [t.prepare(kafka_package, options, service, [lib]) for t in (node, broker_task)]
+    try:
+        for task in tasks:  # the deploy plan's order: controllers, then brokers
+            task.start().wait_ready(120)
+        properties = (node.sandbox / "server.properties").read_text().splitlines()
+        assert "process.roles=controller" in properties and "node.id=1000" in properties
+        assert _one_record(broker.address("broker"), "dedicated", b"via the controller") == (
+            b"via the controller"
+        )
+    finally:
+        for task in reversed(tasks):
+            task.stop()
+
+
+def test_the_deploy_plan_starts_the_quorum_together_and_updates_roll_one_broker_at_a_time(
+    kafka_package: Package,
+) -> None:
+    options = resolve(kafka_package.schema)  # 3 brokers, combined controllers
+    service = ServiceIdentity(name="kafka", uid=str(uuid.uuid4()))
+    spec = render_spec(kafka_package, options, service, artifact_refs(kafka_package)).spec
+    deploy, update = build_plan(spec, "deploy"), build_plan(spec, "update")
+    assert [s.name for s in deploy.candidates()] == [f"kafka-{i}:[broker]" for i in range(3)]
+    (phase,) = update.phases
+    assert phase.strategy is Strategy.SERIAL
+    first = update.candidates()
+    assert [s.name for s in first] == ["kafka-0:[broker]"]
+    first[0].prepare()
+    first[0].launch()
+    first[0].running()  # restarted, not yet ready: the next broker waits
+    assert update.candidates() == first
+    first[0].complete()
+    assert [s.name for s in update.candidates()] == ["kafka-1:[broker]"]
+    assert update.status is Status.IN_PROGRESS
+    assert spec.pod("kafka").placement[0].to_marathon() == ["hostname", "UNIQUE"]

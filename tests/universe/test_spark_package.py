@@ -22,7 +22,13 @@ from mesos_runtime.universe.artifacts import ArtifactStore
 from mesos_runtime.universe.mirror import artifact_refs
 from mesos_runtime.universe.options import resolve
 from mesos_runtime.universe.package import Package
-from mesos_runtime.universe.render import ClusterInfo, RenderError, ServiceIdentity, render_spec
+from mesos_runtime.universe.render import (
+    ClusterInfo,
+    RenderError,
+    ServiceIdentity,
+    render_preview,
+    render_spec,
+)
 from tests.harness import zookeeper
 from tests.harness.daemons import free_port
 from tests.universe.sandbox_launcher import SandboxTask
@@ -180,3 +186,24 @@ def test_zookeeper_recovery_is_refused_when_the_cluster_has_no_zookeeper(
             ServiceIdentity(name="spark", uid=str(uuid.uuid4())),
             artifact_refs(spark_package),
         )
+
+
+def test_standby_masters_are_all_given_to_workers_and_need_zookeeper(
+    spark_package: Package,
+) -> None:
+    service = ServiceIdentity(name="spark", uid=str(uuid.uuid4()))
+    options = resolve(spark_package.schema, {"master": {"count": 2}})
+    with pytest.raises(RenderError, match=r"master\.count > 1 needs ZooKeeper recovery"):
+        render_spec(spark_package, options, service, artifact_refs(spark_package))
+    cluster = ClusterInfo(zookeeper="zk-1.invalid:2181,zk-2.invalid:2181")
+    _rendered, configs = render_preview(
+        spark_package, options, service, artifact_refs(spark_package), cluster
+    )
+    env = configs["worker-0-worker"]["conf/spark-env.sh"]
+    assert (
+        'SPARK_MASTERS="spark://master-0.agent.invalid:31000,master-1.agent.invalid:31002"' in env
+    )
+    defaults = configs["master-1-master"]["conf/spark-defaults.conf"].splitlines()
+    assert "spark.deploy.recoveryMode ZOOKEEPER" in defaults
+    assert "spark.deploy.zookeeper.url zk-1.invalid:2181,zk-2.invalid:2181" in defaults
+    assert "spark.deploy.zookeeper.dir /infinity/spark/spark" in defaults
