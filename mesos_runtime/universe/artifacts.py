@@ -44,6 +44,14 @@ def _short(digest: str) -> str:
     return digest[:16] + "…"
 
 
+def _verify(path: Path, expected: str, label: str) -> None:
+    got = sha512_of(path)
+    if got != expected:
+        raise ArtifactError(
+            f"{label}: sha512 {_short(got)} is not the package's {_short(expected)}; refused"
+        )
+
+
 class ArtifactStore:
     """Verified artifacts, cached under `<cache>/artifacts/<sha512>/<file>`; unpacked forms
     under `<cache>/unpacked/`. With `mirror` (a URL or a directory) they come from it."""
@@ -95,12 +103,7 @@ class ArtifactStore:
             else:
                 assert artifact.url is not None
                 path = self._download(artifact.url, tmp / name, label)
-            got = sha512_of(path)
-            if got != expected:
-                raise ArtifactError(
-                    f"{label}: sha512 {_short(got)} is not the package's "
-                    f"{_short(expected)}; refused"
-                )
+            _verify(path, expected, label)
             return self._keep(path, expected)
 
     def _keep(self, path: Path, digest: str) -> Path:
@@ -221,12 +224,7 @@ class ArtifactStore:
             else:
                 assert artifact.url is not None
                 path = self._download(artifact.url, tmp / name, label)
-            got, expected = sha512_of(path), self.expected_sha512(package, artifact)
-            if got != expected:
-                raise ArtifactError(
-                    f"{label}: sha512 {_short(got)} is not the package's "
-                    f"{_short(expected)}; refused"
-                )
+            _verify(path, self.expected_sha512(package, artifact), label)
             return 1
 
     # --- locking ----------------------------------------------------------------------------
