@@ -25,6 +25,7 @@ __all__ = [
     "ClusterInfo",
     "RenderError",
     "RenderedService",
+    "Renderer",
     "ServiceIdentity",
     "render_configs",
     "render_preview",
@@ -138,6 +139,62 @@ def _base_context(
     }
 
 
+class Renderer:
+    """One package's templates, compiled once: the scheduler keeps one per package
+    version and renders every task's configs with it."""
+
+    def __init__(self, package: Package) -> None:
+        self.package = package
+        self.env = _environment(package)
+
+    def spec(
+        self,
+        options: dict[str, Any],
+        service: ServiceIdentity,
+        artifacts: dict[str, ArtifactRef],
+        cluster: ClusterInfo | None = None,
+    ) -> RenderedService:
+        """Render service.yml.j2 and check the spec it gives (and the templates it names)."""
+        package = self.package
+        context = _base_context(package, options, service, cluster or ClusterInfo())
+        context["artifacts"] = {name: dataclasses.asdict(ref) for name, ref in artifacts.items()}
+        text = _render(self.env, SPEC_TEMPLATE, context)
+        try:
+            spec = load_spec(text, f"{SPEC_TEMPLATE} (rendered)")
+        except SpecError as e:
+            raise RenderError([f"{SPEC_TEMPLATE} (rendered): {m}" for m in e.errors]) from None
+        errors = []
+        if spec.name != service.name:
+            errors.append(
+                f"{SPEC_TEMPLATE} (rendered): name: {spec.name!r} is not the service's name "
+                f"{service.name!r}"
+            )
+        for pod in spec.pods:
+            for task in pod.tasks:
+                for config in task.configs:
+                    if config.template not in package.templates:
+                        errors.append(
+                            f"{SPEC_TEMPLATE} (rendered): pods.{pod.name}.tasks.{task.name}."
+                            f"configs.{config.name}.template: no templates/{config.template} "
+                            "in the package"
+                        )
+        if errors:
+            raise RenderError(errors)
+        return RenderedService(text=text, spec=spec)
+
+    def configs(
+        self,
+        options: dict[str, Any],
+        service: ServiceIdentity,
+        launch: TaskLaunch,
+        cluster: ClusterInfo | None = None,
+    ) -> dict[str, str]:
+        """The task's config files (destination path -> text), rendered for this launch."""
+        context = config_context(launch)
+        context.update(_base_context(self.package, options, service, cluster or ClusterInfo()))
+        return {c.dest: _render(self.env, c.template, context) for c in launch.task.configs}
+
+
 def render_spec(
     package: Package,
     options: dict[str, Any],
@@ -146,30 +203,7 @@ def render_spec(
     cluster: ClusterInfo | None = None,
 ) -> RenderedService:
     """Render service.yml.j2 and check the spec it gives (and the templates it names)."""
-    context = _base_context(package, options, service, cluster or ClusterInfo())
-    context["artifacts"] = {name: dataclasses.asdict(ref) for name, ref in artifacts.items()}
-    text = _render(_environment(package), SPEC_TEMPLATE, context)
-    try:
-        spec = load_spec(text, f"{SPEC_TEMPLATE} (rendered)")
-    except SpecError as e:
-        raise RenderError([f"{SPEC_TEMPLATE} (rendered): {m}" for m in e.errors]) from None
-    errors = []
-    if spec.name != service.name:
-        errors.append(
-            f"{SPEC_TEMPLATE} (rendered): name: {spec.name!r} is not the service's name "
-            f"{service.name!r}"
-        )
-    for pod in spec.pods:
-        for task in pod.tasks:
-            for config in task.configs:
-                if config.template not in package.templates:
-                    errors.append(
-                        f"{SPEC_TEMPLATE} (rendered): pods.{pod.name}.tasks.{task.name}.configs."
-                        f"{config.name}.template: no templates/{config.template} in the package"
-                    )
-    if errors:
-        raise RenderError(errors)
-    return RenderedService(text=text, spec=spec)
+    return Renderer(package).spec(options, service, artifacts, cluster)
 
 
 def render_configs(
@@ -180,10 +214,7 @@ def render_configs(
     cluster: ClusterInfo | None = None,
 ) -> dict[str, str]:
     """The task's config files (destination path -> text), rendered for this launch."""
-    context = config_context(launch)
-    context.update(_base_context(package, options, service, cluster or ClusterInfo()))
-    env = _environment(package)
-    return {c.dest: _render(env, c.template, context) for c in launch.task.configs}
+    return Renderer(package).configs(options, service, launch, cluster)
 
 
 def render_preview(
@@ -194,10 +225,11 @@ def render_preview(
     cluster: ClusterInfo | None = None,
 ) -> tuple[RenderedService, dict[str, dict[str, str]]]:
     """The spec and every task instance's configs, with stand-in hosts and ports."""
-    rendered = render_spec(package, options, service, artifacts, cluster)
+    renderer = Renderer(package)
+    rendered = renderer.spec(options, service, artifacts, cluster)
     configs = {}
     for launch in launches(rendered.spec, preview_peers(rendered.spec)):
-        files = render_configs(package, options, service, launch, cluster)
+        files = renderer.configs(options, service, launch, cluster)
         if files:
             configs[launch.task_name] = files
     return rendered, configs
