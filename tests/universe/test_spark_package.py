@@ -18,6 +18,7 @@ import pytest
 from kazoo.client import KazooClient
 
 from mesos_runtime.sdk.context import PodInstance
+from mesos_runtime.sdk.plans import build_plan
 from mesos_runtime.universe.artifacts import ArtifactStore
 from mesos_runtime.universe.mirror import artifact_refs
 from mesos_runtime.universe.options import resolve
@@ -207,3 +208,47 @@ def test_standby_masters_are_all_given_to_workers_and_need_zookeeper(
     assert "spark.deploy.recoveryMode ZOOKEEPER" in defaults
     assert "spark.deploy.zookeeper.url zk-1.invalid:2181,zk-2.invalid:2181" in defaults
     assert "spark.deploy.zookeeper.dir /infinity/spark/spark" in defaults
+
+
+def test_the_optional_history_server_starts_from_its_rendered_config(
+    spark_package: Package, store: ArtifactStore, tmp_path: Path
+) -> None:
+    distribution = store.unpack(spark_package, spark_package.manifest.artifact("distribution"))
+    events = tmp_path / "spark-events"
+    events.mkdir()
+    options = resolve(
+        spark_package.schema,
+        {
+            "history_server": {
+                "enabled": True,
+                "log_directory": f"file:{events}",
+                "daemon_memory_mb": 128,
+            }
+        },
+    )
+    service = ServiceIdentity(name="spark", uid=str(uuid.uuid4()))
+    spec = render_spec(spark_package, options, service, artifact_refs(spark_package)).spec
+    assert [p.name for p in build_plan(spec, "deploy").phases] == ["master", "worker", "history"]
+    history = PodInstance(
+        pod="history", index=0, hostname="127.0.0.1", ports={"webui": free_port()}
+    )
+    master = PodInstance(
+        pod="master",
+        index=0,
+        hostname="127.0.0.1",
+        ports={"master": free_port(), "webui": free_port()},
+    )
+    task = SandboxTask.of(
+        spec, history, "server", {"master": [master], "history": [history]}, tmp_path / "history"
+    ).prepare(spark_package, options, service, [distribution])
+    assert (
+        f"spark.history.fs.logDirectory file:{events}"
+        in (task.sandbox / "conf" / "spark-defaults.conf").read_text().splitlines()
+    )
+    try:
+        task.start().wait_ready(120)
+        url = f"http://127.0.0.1:{history.ports['webui']}/api/v1/applications"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert json.load(response) == []
+    finally:
+        task.stop()
