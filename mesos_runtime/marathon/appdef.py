@@ -473,8 +473,6 @@ def _read_health_checks(r: Reader, body: dict[str, Any], port_count: int) -> lis
             "maxConsecutiveFailures": r.integer(item, "maxConsecutiveFailures", where, 3),
             "protocol": protocol,
         }
-        if out["timeoutSeconds"] >= out["intervalSeconds"] > 0:
-            r.error(f"{where}/timeoutSeconds", "must be smaller than intervalSeconds")
         if protocol == "COMMAND":
             command = r.object(item, "command", where) or {}
             value = r.string(command, "value", f"{where}/command")

@@ -154,7 +154,7 @@ def mesos_health_check(check: HealthCheckSpec, ports: list[int]) -> HealthCheck:
     common: dict[str, Any] = {
         "delay_seconds": check.delay,
         "interval_seconds": check.interval,
-        "timeout_seconds": check.timeout,
+        "timeout_seconds": check.timeout or None,  # 0: the agent's default
         "consecutive_failures": check.max_consecutive_failures,
         "grace_period_seconds": check.grace_period,
     }

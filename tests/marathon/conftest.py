@@ -7,6 +7,7 @@ as Marathon's clients do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.harness import daemons
+from tests.integration.test_agent_tasks import kill_leftover_tasks
 
 
 class MarathonProcess(daemons.Daemon):
@@ -146,11 +148,16 @@ def cluster(
         )
         for n in (1, 2)
     ]
-    with daemons.running(master, *agents):
-        daemons.wait_until(
-            lambda: len(daemons.registered_agents(master)) == 2, 30, message="two agents"
-        )
-        yield master, agents
+    try:
+        with daemons.running(master, *agents):
+            daemons.wait_until(
+                lambda: len(daemons.registered_agents(master)) == 2, 30, message="two agents"
+            )
+            yield master, agents
+    finally:
+        # stopped agents leave their tasks running (to recover them): end those of ours
+        for agent in agents:
+            kill_leftover_tasks(agent.work_dir)
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +167,58 @@ def marathon_api(cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     process = marathon(tmp_path_factory.mktemp("marathon"), master.address)
     with daemons.running(process):
         yield Marathon(process, master)
+
+
+class EventStream:
+    """A `/v2/events` subscriber reading server-sent events in a thread, as a client does."""
+
+    def __init__(self, base: str, *types: str) -> None:
+        import http.client
+        import threading
+        from urllib.parse import urlsplit
+
+        query = "&".join(f"event_type={t}" for t in types)
+        parts = urlsplit(base)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+        self.connection.request(
+            "GET",
+            "/v2/events" + (f"?{query}" if query else ""),
+            headers={"Accept": "text/event-stream"},
+        )
+        self.response = self.connection.getresponse()
+        assert self.response.status == 200, self.response.status
+        self.content_type = self.response.getheader("Content-Type")
+        self.events: list[dict[str, Any]] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        name = None
+        try:
+            for raw in self.response:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    name = line[len("event: ") :]
+                elif line.startswith("data: "):
+                    event = json.loads(line[len("data: ") :])
+                    assert event["eventType"] == name
+                    self.events.append(event)
+        except (OSError, ValueError, AttributeError):
+            return  # closed by the test
+
+    def of(self, event_type: str, **match: Any) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.events
+            if e["eventType"] == event_type and all(e.get(k) == v for k, v in match.items())
+        ]
+
+    def close(self) -> None:
+        import socket
+
+        # shut the socket first: the reader thread holds the response's buffer lock
+        if self.connection.sock is not None:
+            with contextlib.suppress(OSError):
+                self.connection.sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)
+        self.connection.close()
