@@ -45,6 +45,7 @@ class MarathonContext(Protocol):
 
     events: EventBus
     info: dict[str, Any]
+    identifier: str
 
     @property
     def leading(self) -> Leading | None: ...
@@ -146,6 +147,8 @@ def make_app(ctx: MarathonContext) -> web.Application:
         leader = await ctx.leader_address()
         if leader is None:
             return _message(503, "Could not determine the current leader")
+        if leader == ctx.identifier:
+            return _message(503, "This instance was just elected and is loading its state")
         return await ctx.proxy(request, leader)
 
     def leading() -> Leading:

@@ -469,7 +469,10 @@ def _read_health_checks(r: Reader, body: dict[str, Any], port_count: int) -> lis
             "gracePeriodSeconds": r.integer(item, "gracePeriodSeconds", where, 300),
             "intervalSeconds": r.integer(item, "intervalSeconds", where, 60),
             "timeoutSeconds": r.integer(item, "timeoutSeconds", where, 20),
-            "delaySeconds": r.integer(item, "delaySeconds", where, 15),
+            # Marathon's own HTTP/TCP checks start at once; Mesos checks after 15 s
+            "delaySeconds": r.integer(
+                item, "delaySeconds", where, 15 if protocol.startswith(("MESOS_", "COMMAND")) else 0
+            ),
             "maxConsecutiveFailures": r.integer(item, "maxConsecutiveFailures", where, 3),
             "protocol": protocol,
         }

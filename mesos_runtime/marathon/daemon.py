@@ -30,7 +30,6 @@ from mesos_runtime.scheduler import (
     open_ha,
     run,
 )
-from mesos_runtime.wire.flags import as_dict
 from mesos_runtime.wire.mesos import FrameworkInfo
 
 from .api import make_app
@@ -256,7 +255,7 @@ class MarathonDaemon:
 
     def _info(self) -> dict[str, Any]:
         flags = self.flags
-        config = {k: v for k, v in as_dict(flags).items() if "secret" not in k}
+        # Marathon's own config keys only: clients map them onto fixed models
         return {
             "name": "marathon",
             "version": __version__,
@@ -265,8 +264,13 @@ class MarathonDaemon:
             "leader": None,
             "frameworkId": None,
             "marathon_config": {
-                **config,
                 "checkpoint": True,
+                "decline_offer_duration": flags.decline_offer_duration,
+                "leader_proxy_connection_timeout_ms": 5000,
+                "leader_proxy_read_timeout_ms": 60000,
+                "local_port_min": flags.local_port_min,
+                "local_port_max": flags.local_port_max,
+                "max_instances_per_offer": flags.max_instances_per_offer,
                 "executor": "//cmd",
                 "failover_timeout": flags.failover_timeout,
                 "framework_name": flags.framework_name,

@@ -137,6 +137,8 @@ class MarathonScheduler(Framework):
     async def load(self) -> None:
         """Read apps, deployments and task records (on being elected)."""
         self.apps = {a: App.from_json(j) for a, j in (await self.repository.apps()).items()}
+        stored = await self.tracker.state.framework_id()
+        self.framework_id = stored.value if stored is not None else None
         self.deployments = {d.id: d for d in await self.repository.deployments()}
         from .instances import instance_of
 

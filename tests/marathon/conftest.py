@@ -100,12 +100,14 @@ class Marathon:
 
     def app(self, app_id: str) -> dict[str, Any]:
         answer = self("GET", f"/v2/apps{app_id}")
-        assert answer.status == 200, answer
+        if answer.status != 200:  # not an assertion: polls retry it (e.g. during a failover)
+            raise LookupError(answer)
         return answer.body["app"]
 
     def tasks(self, app_id: str) -> list[dict[str, Any]]:
         answer = self("GET", f"/v2/apps{app_id}/tasks")
-        assert answer.status == 200, answer
+        if answer.status != 200:
+            raise LookupError(answer)
         return answer.body["tasks"]
 
     def running(self, app_id: str, count: int) -> list[dict[str, Any]] | None:
