@@ -150,7 +150,7 @@ class MarathonDaemon:
 
     async def start(self) -> None:
         """Serve HTTP and join the election (raises OSError if the port is taken)."""
-        location = self.flags.zk or self.flags.state_dir
+        location = self.flags.zk or self.flags.work_dir
         self.ha = await open_ha(
             location,
             self.identifier,

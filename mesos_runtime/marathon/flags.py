@@ -17,7 +17,7 @@ class MarathonFlags:
     zk: str | None = flag(
         help="ZooKeeper URL for Marathon's state and leader election: zk://host:port,.../marathon"
     )
-    state_dir: str = flag(
+    work_dir: str = flag(
         "/var/lib/marathon", help="Where a standalone Marathon (no --zk) keeps its state"
     )
     http_address: str = flag("0.0.0.0", help="Address the HTTP API listens on")

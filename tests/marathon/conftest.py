@@ -46,7 +46,7 @@ def marathon(
         "--http_address=127.0.0.1",
         f"--http_port={port}",
         "--hostname=127.0.0.1",
-        f"--state_dir={work_dir / 'state'}",
+        f"--work_dir={work_dir / 'state'}",
         *([f"--zk={zk}", "--zk_session_timeout=4000"] if zk else []),
         *flags,
     ]
