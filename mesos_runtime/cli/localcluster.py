@@ -127,8 +127,9 @@ def start_cluster(
     timeout: float = 60.0,
     progress: Callable[[str], None] = lambda _: None,
     interpreter: Callable[[str, Path], Sequence[str]] | None = None,
-    marathon: bool = True,
+    marathon: bool = False,
     marathon_port: int = 8080,
+    marathon_flags: Sequence[str] = (),
 ) -> ClusterState:
     """Start the master, then the agents, wait until every agent is registered, then start
     Marathon beside the master (`marathon_port`, or a free port when that one is taken).
@@ -181,7 +182,9 @@ def start_cluster(
         _wait_registered(state, timeout)
         progress(f"{agents} agent(s) registered")
         if marathon:
-            state.marathon = _start_marathon(state, directory, marathon_port, interpreter)
+            state.marathon = _start_marathon(
+                state, directory, marathon_port, marathon_flags, interpreter
+            )
             started.append(state.marathon)
             state.save()
             _wait_healthy(state.marathon, timeout, path="/ping")
@@ -280,6 +283,7 @@ def _start_marathon(
     state: ClusterState,
     directory: Path,
     port: int,
+    extra_flags: Sequence[str],
     interpreter: Callable[[str, Path], Sequence[str]],
 ) -> Process:
     if not _port_free(port):
@@ -289,6 +293,7 @@ def _start_marathon(
         "--http_address=127.0.0.1",
         f"--http_port={port}",
         "--hostname=127.0.0.1",
+        *extra_flags,
     ]
     return _spawn("marathon", directory / "marathon", port, flags, interpreter)
 

@@ -130,7 +130,8 @@ class Instance:
 
     @property
     def gone(self) -> bool:
-        return self.state in _GONE
+        status = self.record.status
+        return status is not None and status.state in _GONE
 
     @property
     def running(self) -> bool:

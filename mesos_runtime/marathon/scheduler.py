@@ -64,6 +64,7 @@ class SchedulerSettings:
     decline_offer_duration: float = 120.0
     reconciliation_interval: float = 600.0
     converge_interval: float = 1.0
+    converge_batch: float = 0.05
 
 
 @dataclass
@@ -117,6 +118,7 @@ class MarathonScheduler(Framework):
         self.role = role
         self.apps: dict[str, App] = {}
         self.instances: dict[str, Instance] = {}
+        self._by_app: dict[str, dict[str, Instance]] = {}  # app id -> task id -> instance
         self.deployments: dict[str, Deployment] = {}
         self.delays = LaunchDelay()
         self.offer_stats: dict[str, OfferStats] = {}
@@ -145,7 +147,7 @@ class MarathonScheduler(Framework):
         for record in (await self.tracker.load()).values():
             instance = instance_of(record)
             if instance is not None:
-                self.instances[instance.task_id] = instance
+                self._add(instance)
         log.info(
             "loaded %d apps, %d instances, %d deployments",
             len(self.apps),
@@ -177,7 +179,20 @@ class MarathonScheduler(Framework):
     # --- views -------------------------------------------------------------------------
 
     def instances_of(self, app_id: str) -> list[Instance]:
-        return [i for i in self.instances.values() if i.app_id == app_id]
+        return list(self._by_app.get(app_id, {}).values())
+
+    def _add(self, instance: Instance) -> None:
+        self.instances[instance.task_id] = instance
+        self._by_app.setdefault(instance.app_id, {})[instance.task_id] = instance
+
+    def _remove(self, task_id: str) -> None:
+        instance = self.instances.pop(task_id, None)
+        if instance is None:
+            return
+        of_app = self._by_app.get(instance.app_id, {})
+        of_app.pop(task_id, None)
+        if not of_app:
+            self._by_app.pop(instance.app_id, None)
 
     def deployments_of(self, app_id: str) -> list[Deployment]:
         return [d for d in self.deployments.values() if app_id in d.target]
@@ -326,7 +341,7 @@ class MarathonScheduler(Framework):
         record = await self.tracker.launched(task, offer)
         instance = instance_of(record)
         assert instance is not None
-        self.instances[instance.task_id] = instance
+        self._add(instance)
         self._publish_status(instance, None)
 
     async def update(self, client: SchedulerClient, status: TaskStatus) -> None:
@@ -350,7 +365,7 @@ class MarathonScheduler(Framework):
             instance.unreachable_since = None
         self._publish_status(instance, status)
         if status.state.is_terminal:
-            del self.instances[task_id]
+            self._remove(task_id)
             self._readiness_due.pop(task_id, None)
             if app is not None and not instance.killing and not instance.kill_requested:
                 self._failed(app, instance, status)
@@ -437,6 +452,8 @@ class MarathonScheduler(Framework):
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.converge_interval)
+            # a burst of updates (hundreds of launches) makes one round, not one each
+            await asyncio.sleep(self.settings.converge_batch)
             self._wake.clear()
             try:
                 await self.converge()
@@ -467,7 +484,7 @@ class MarathonScheduler(Framework):
         await self.demand.update(client, wanted=bool(pending), new_work=bool(pending))
 
     def _orphan_apps(self) -> list[str]:
-        return sorted({i.app_id for i in self.instances.values()} - set(self.apps))
+        return sorted(set(self._by_app) - set(self.apps))
 
     def _to_kill(self, app_id: str, app: App | None, now: float) -> list[Instance]:
         instances = [i for i in self.instances_of(app_id) if not i.gone]
@@ -524,7 +541,7 @@ class MarathonScheduler(Framework):
         )
         if instance.unreachable:
             # expunged: forget it; if its agent ever comes back the kill below ends it
-            self.instances.pop(instance.task_id, None)
+            self._remove(instance.task_id)
             await self.tracker.forget(instance.task_id)
         if client is None:
             return

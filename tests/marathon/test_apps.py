@@ -108,6 +108,7 @@ def test_listing_filters_by_cmd_id_and_label_and_embeds_tasks(marathon_api: Mara
     assert group["id"] == "/list" and [a["id"] for a in group["apps"]] == ["/list/a", "/list/b"]
     root = m("GET", "/v2/groups").body
     assert "/list" in [g["id"] for g in root["groups"]]
+    daemons.wait_until(lambda: m.deployed("/list/a") and m.deployed("/list/b"), 30)
     assert m("DELETE", "/v2/groups/list").status == 200
     daemons.wait_until(lambda: m("GET", "/v2/apps/list/a").status == 404, 30)
 

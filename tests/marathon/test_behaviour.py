@@ -129,7 +129,7 @@ def test_a_deployment_waits_for_readiness_checks(marathon_api: Marathon) -> None
     m = marathon_api
     body = app(
         "/ready-web",
-        cmd="(sleep 2; touch ready) & exec python3 -m http.server $PORT_HTTP",
+        cmd="(sleep 5; touch ready) & exec python3 -m http.server $PORT_HTTP",
         portDefinitions=[{"port": 0, "name": "http"}],
         readinessChecks=[
             {

@@ -55,7 +55,9 @@ def test_marathon_python_manages_an_app_end_to_end(marathon_api: Marathon) -> No
     )
     assert created.id == "/compat-web" and created.instances == 2
     daemons.wait_until(
-        lambda: client.get_app("compat-web").tasks_healthy == 2, 60, message="healthy"
+        lambda: client.get_app("compat-web").tasks_healthy == 2 and not client.list_deployments(),
+        60,
+        message="healthy and deployed",
     )
     app = client.get_app("compat-web", embed_tasks=True)
     assert app.labels == {"team": "compat"} and len(app.tasks) == 2
@@ -117,5 +119,5 @@ def test_marathon_python_reads_the_event_stream(marathon_api: Marathon) -> None:
     assert seen[0] == "event_stream_attached" and seen[-1] == "deployment_success"
     client.delete_app("compat-events", force=True)
     daemons.wait_until(
-        lambda: not client.list_tasks("compat-events") if client.list_apps() else True, 60
+        lambda: not [t for t in client.list_tasks() if t.app_id == "/compat-events"], 60
     )
