@@ -21,18 +21,6 @@ LABEL_VERSION = "MARATHON_APP_VERSION"
 LABEL_CONFIG_VERSION = "MARATHON_APP_CONFIG_VERSION"
 LABEL_SERVICE_PORTS = "MARATHON_SERVICE_PORTS"
 
-# states in which an instance counts as gone for good (its slot is to be refilled)
-_GONE = {
-    TaskState.TASK_FINISHED,
-    TaskState.TASK_FAILED,
-    TaskState.TASK_KILLED,
-    TaskState.TASK_ERROR,
-    TaskState.TASK_LOST,
-    TaskState.TASK_DROPPED,
-    TaskState.TASK_GONE,
-    TaskState.TASK_GONE_BY_OPERATOR,
-}
-
 
 def iso(ts: float | None) -> str | None:
     """Epoch seconds → Marathon's timestamps, `2015-08-26T20:23:39.463Z`."""
@@ -131,7 +119,7 @@ class Instance:
     @property
     def gone(self) -> bool:
         status = self.record.status
-        return status is not None and status.state in _GONE
+        return status is not None and status.state.is_terminal
 
     @property
     def running(self) -> bool:

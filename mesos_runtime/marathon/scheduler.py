@@ -390,7 +390,7 @@ class MarathonScheduler(Framework):
             instance.task_id,
             app.id,
             status.state.value,
-            status.message or status.reason.value if status.reason else status.message,
+            status.message or (status.reason.value if status.reason else ""),
             delay,
         )
         if status.reason is StatusReason.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED:
@@ -419,10 +419,13 @@ class MarathonScheduler(Framework):
             ports=instance.ports,
             version=instance.version,
         )
+        self._publish_condition(instance, _condition(state))
+
+    def _publish_condition(self, instance: Instance, condition: str) -> None:
         self.events.publish(
             "instance_changed_event",
             instanceId=instance.instance_id,
-            condition=_condition(state),
+            condition=condition,
             runSpecId=instance.app_id,
             agentId=instance.agent_id,
             host=instance.host,
@@ -530,15 +533,7 @@ class MarathonScheduler(Framework):
 
     async def _kill(self, instance: Instance, client: SchedulerClient | None) -> None:
         instance.killing = True
-        self.events.publish(
-            "instance_changed_event",
-            instanceId=instance.instance_id,
-            condition="Killing",
-            runSpecId=instance.app_id,
-            agentId=instance.agent_id,
-            host=instance.host,
-            runSpecVersion=instance.version,
-        )
+        self._publish_condition(instance, "Killing")
         if instance.unreachable:
             # expunged: forget it; if its agent ever comes back the kill below ends it
             self._remove(instance.task_id)

@@ -109,7 +109,6 @@ def queue_json(scheduler: MarathonScheduler, *, embed_offers: bool) -> dict[str,
         item: dict[str, Any] = {
             "app": app.json,
             "count": count,
-            "role": app.role,
             "delay": {"timeLeftSeconds": int(left + 0.999), "overdue": left <= 0},
             "since": app.version,
             "processedOffersSummary": stats.summary()

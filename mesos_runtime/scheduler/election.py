@@ -222,6 +222,8 @@ class ZooKeeperElection:
         await self._state.is_not_leading.wait()
 
     async def _run(self) -> None:
+        from mesos_runtime.discovery.zk_client import await_result
+
         while not self._closing:
             await self._connected_event.wait()
             if self._closing:
@@ -239,6 +241,14 @@ class ZooKeeperElection:
             if not acquired or self._closing:
                 continue
             if not self._connected:
+                await self._release(lock)
+                continue
+            try:
+                # reads go to this session's server, which may lag the quorum: catch up
+                # before leading, so the new leader loads what the last one wrote
+                await await_result(self.client.sync_async(self.path), self.timeout)
+            except (KazooException, TimeoutError) as e:
+                log.info("sync before leading failed (%r); contending again", e)
                 await self._release(lock)
                 continue
             self._demote.clear()

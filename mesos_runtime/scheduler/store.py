@@ -246,19 +246,16 @@ class ZooKeeperStateStore:
         await self._ensure(directory)
         for _ in range(3):
             exists = await self._call(self.client.exists_async(path))
-            txn = self.client.transaction()
-            if fence is not None:
-                txn.check(fence, 0)
-            if exists is None:
-                txn.create(path, value, acl=self.acl)
-            else:
-                txn.set_data(path, value, version=exists.version)
-            results = await self._call(txn.commit_async())
-            failure = _transaction_failure(results)
+
+            def write(txn: Any, stat: Any = exists) -> None:
+                if stat is None:
+                    txn.create(path, value, acl=self.acl)
+                else:
+                    txn.set_data(path, value, version=stat.version)
+
+            _results, failure = await self._fenced(fence, write, "write")
             if failure is None:
                 return
-            if fence is not None and isinstance(results[0], NoNodeError | BadVersionError):
-                raise NotLeader("this scheduler instance lost leadership: write refused")
             if not isinstance(failure, NodeExistsError | NoNodeError | BadVersionError):
                 raise StoreError(f"writing {path} failed: {failure!r}")
             # raced with a concurrent write or delete of the same key: read and retry
@@ -267,19 +264,29 @@ class ZooKeeperStateStore:
     async def delete(self, namespace: str, name: str) -> None:
         fence = self._fence_node()
         path = f"{self._dir(namespace)}/{_escape(name)}"
+        results, failure = await self._fenced(fence, lambda txn: txn.delete(path), "delete")
+        if failure is None or isinstance(results[-1], NoNodeError):
+            return  # deleted, or already gone
+        raise StoreError(f"deleting {path} failed: {failure!r}")
+
+    async def _fenced(
+        self, fence: str | None, operations: Callable[[Any], None], what: str
+    ) -> tuple[list[Any], Exception | None]:
+        """One transaction of `operations`, after a check that `fence` still exists:
+        (results, first failure); NotLeader when the fence is gone."""
         txn = self.client.transaction()
         if fence is not None:
             txn.check(fence, 0)
-        txn.delete(path)
+        operations(txn)
         results = await self._call(txn.commit_async())
         failure = _transaction_failure(results)
-        if failure is None:
-            return
-        if fence is not None and isinstance(results[0], NoNodeError | BadVersionError):
-            raise NotLeader("this scheduler instance lost leadership: delete refused")
-        if isinstance(results[-1], NoNodeError):
-            return  # already gone
-        raise StoreError(f"deleting {path} failed: {failure!r}")
+        if (
+            failure is not None
+            and fence is not None
+            and isinstance(results[0], NoNodeError | BadVersionError)
+        ):
+            raise NotLeader(f"this scheduler instance lost leadership: {what} refused")
+        return results, failure
 
     async def names(self, namespace: str) -> list[str]:
         try:

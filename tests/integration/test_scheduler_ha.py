@@ -79,7 +79,7 @@ async def test_a_deposed_leader_cannot_write(instances) -> None:
     with pytest.raises(NotLeader):
         await state.put_json("apps", "/x", 2)
     await SchedulerState(second.store).put_json("apps", "/x", 3)
-    assert await SchedulerState(first.store).get_json("apps", "/x") == 3
+    assert await SchedulerState(second.store).get_json("apps", "/x") == 3
     # the abdicated instance contends again, behind the new leader
     assert await first.election.leader() == "b:2"
 

@@ -81,7 +81,16 @@ def test_marathon_python_manages_an_app_end_to_end(marathon_api: Marathon) -> No
         60,
         message="scaled down by the kill",
     )
-    assert client.list_queue() == []
+    client.create_app(
+        "compat-nowhere",
+        MarathonApp(cmd="sleep 1", cpus=0.05, mem=16, instances=1,
+                    constraints=[["hostname", "CLUSTER", "nowhere.example"]]),
+    )  # fmt: skip
+    queued = daemons.wait_until(
+        lambda: [q for q in client.list_queue() if q.app.id == "/compat-nowhere"], 30
+    )
+    assert queued[0].count == 1 and queued[0].delay.overdue is True
+    client.delete_app("compat-nowhere", force=True)
     versions = client.list_versions("compat-web")
     assert len(versions) >= 3
     assert client.get_version("compat-web", versions[-1]).instances == 2
