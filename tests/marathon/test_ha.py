@@ -134,3 +134,47 @@ def test_flags_come_from_marathon_environment_variables(tmp_path: Path, monkeypa
         "mine",
     )
     assert flags.failover_timeout == 604800 and flags.task_launch_timeout == 300000
+
+
+def test_instances_on_a_lost_agent_are_replaced_on_another(tmp_path: Path) -> None:
+    """An agent that stops answering: its instance becomes unreachable and, with the
+    default unreachableStrategy (0 s), is replaced on another agent at once."""
+    from tests.integration.test_agent_tasks import kill_leftover_tasks
+
+    master = daemons.master(
+        tmp_path / "master", "--agent_ping_timeout=500ms", "--max_agent_ping_timeouts=2"
+    )
+    agents = [
+        daemons.agent(
+            tmp_path / f"agent{n}",
+            master.address,
+            "--resources=cpus:4;mem:4096;disk:4096;ports:[31000-31999]",
+            f"--hostname=127.0.0.{n}",
+        )
+        for n in (1, 2, 3)
+    ]
+    try:
+        with daemons.running(master, *agents):
+            daemons.wait_until(lambda: len(daemons.registered_agents(master)) == 3, 30)
+            process = marathon(tmp_path / "m", master.address)
+            with daemons.running(process):
+                m = Marathon(process, master)
+                body = {**sleeper("/survivor", 2), "constraints": [["hostname", "UNIQUE"]]}
+                assert m("POST", "/v2/apps", body).status == 201
+                before = m.wait_running("/survivor", 2)
+                lost = before[0]
+                free = ({"127.0.0.1", "127.0.0.2", "127.0.0.3"} - {t["host"] for t in before}).pop()
+                agents[int(lost["host"].rsplit(".", 1)[1]) - 1].kill(signal.SIGKILL)
+                after = daemons.wait_until(
+                    lambda: (
+                        (r := m.running("/survivor", 2))
+                        and lost["id"] not in {t["id"] for t in r}
+                        and r
+                    ),
+                    60,
+                    message="the lost instance replaced",
+                )
+                assert {t["host"] for t in after} == {before[1]["host"], free}
+    finally:
+        for agent in agents:
+            kill_leftover_tasks(agent.work_dir)
