@@ -160,11 +160,11 @@ class App:
                 )
         strategy = j.get("upgradeStrategy") or {}
         unreachable = j.get("unreachableStrategy")
+        inactive: float | None = None
+        expunge: float | None = None
         if isinstance(unreachable, dict):
             inactive = float(unreachable.get("inactiveAfterSeconds", 0))
-            expunge: float | None = float(unreachable.get("expungeAfterSeconds", 0))
-        else:
-            inactive = expunge = None
+            expunge = float(unreachable.get("expungeAfterSeconds", 0))
         roles = j.get("acceptedResourceRoles")
         return cls(
             json=j,

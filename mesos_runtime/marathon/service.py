@@ -133,7 +133,8 @@ class AppService:
         by_app: dict[str, list[str]] = {}
         for instance in instances:
             by_app.setdefault(instance.app_id, []).append(instance.task_id)
-        original, target = {}, {}
+        original: dict[str, dict[str, Any] | None] = {}
+        target: dict[str, dict[str, Any] | None] = {}
         for app_id, task_ids in by_app.items():
             existing = self.app(app_id)
             scaled = copy.deepcopy(existing.json)

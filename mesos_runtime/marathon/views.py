@@ -169,18 +169,27 @@ def label_selector(query: str) -> Callable[[dict[str, str]], bool]:
         if not match:
             raise ValueError(f"Invalid label selector: {part.strip()!r}")
         key = _unescape(match.group("key"))
-        if match.group("op") == "==":
-            value = _unescape(match.group("value"))
-            tests.append(lambda labels, k=key, v=value: labels.get(k) == v)
-        elif match.group("op") == "!=":
-            value = _unescape(match.group("value"))
-            tests.append(lambda labels, k=key, v=value: k in labels and labels[k] != v)
+        if match.group("op"):
+            tests.append(_compare(key, match.group("op"), _unescape(match.group("value"))))
         elif match.group("set"):
             items = {_unescape(i) for i in _split(match.group("items"))}
-            if match.group("set") == "in":
-                tests.append(lambda labels, k=key, s=items: labels.get(k) in s)
-            else:
-                tests.append(lambda labels, k=key, s=items: k in labels and labels[k] not in s)
+            tests.append(_member(key, match.group("set") == "in", items))
         else:
-            tests.append(lambda labels, k=key: k in labels)
+            tests.append(_exists(key))
     return lambda labels: all(test(labels) for test in tests)
+
+
+def _exists(key: str) -> Callable[[dict[str, str]], bool]:
+    return lambda labels: key in labels
+
+
+def _compare(key: str, op: str, value: str) -> Callable[[dict[str, str]], bool]:
+    if op == "==":
+        return lambda labels: labels.get(key) == value
+    return lambda labels: key in labels and labels[key] != value
+
+
+def _member(key: str, inside: bool, items: set[str]) -> Callable[[dict[str, str]], bool]:
+    if inside:
+        return lambda labels: labels.get(key) in items
+    return lambda labels: key in labels and labels[key] not in items

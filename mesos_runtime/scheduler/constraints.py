@@ -8,12 +8,13 @@ agent attribute, compared as Mesos formats it (`1.5`, `[1-2,5-6]`, `{a,b}`); ope
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
@@ -58,7 +59,7 @@ class Constraint:
     field: str
     operator: ConstraintOperator
     value: str | None = None
-    pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    pattern: re.Pattern[str] | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @classmethod
     def parse(cls, item: Any, path: str) -> Constraint:
@@ -171,7 +172,7 @@ class Placement:
     """Where an instance runs, or where an offer would put one: hostname and attributes."""
 
     hostname: str
-    attributes: Mapping[str, str] = field(default_factory=dict)
+    attributes: Mapping[str, str] = dataclasses.field(default_factory=dict)
     region: str | None = None
     zone: str | None = None
 

@@ -161,9 +161,7 @@ def match_offer(
         else:
             taken = taken + got
     for volume in request.volumes:
-        found = usable.filter(
-            lambda k, v=volume: k.disk is not None and k.disk.persistence_id == v.persistence_id
-        )
+        found = usable.filter(_volume_key(volume.persistence_id))
         if found.disk + 1e-9 < volume.size:
             reasons.append(NoMatch.NoCorrespondingReservationFound)
         else:
@@ -188,6 +186,10 @@ def _usable_by(request: ResourceRequest) -> Callable[[Key], bool]:
         return request.roles is None or key.role in request.roles
 
     return usable
+
+
+def _volume_key(persistence_id: str) -> Callable[[Key], bool]:
+    return lambda k: k.disk is not None and k.disk.persistence_id == persistence_id
 
 
 def _take_scalar(pool: Resources, name: str, amount: float) -> Resources | None:
