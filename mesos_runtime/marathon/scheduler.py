@@ -132,6 +132,7 @@ class MarathonScheduler(Framework):
         self._http: aiohttp.ClientSession | None = None
         self._readiness_due: dict[str, float] = {}
         self._last_reconcile = 0.0
+        self._last_pending: dict[str, int] = {}
         self._subscribed = asyncio.Event()
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -258,6 +259,7 @@ class MarathonScheduler(Framework):
         self.framework_id = subscribed.framework_id.value
         await self.tracker.state.set_framework_id(subscribed.framework_id)
         self.demand.subscribed()
+        self._last_pending = {}
         self._subscribed.set()
         self.tracker.adopt(client, interval=2.0)
         self._last_reconcile = time.monotonic()
@@ -484,7 +486,10 @@ class MarathonScheduler(Framework):
             with contextlib.suppress(CallError):
                 await client.reconcile()
         pending = self.pending_launches()
-        await self.demand.update(client, wanted=bool(pending), new_work=bool(pending))
+        # revive (which also clears decline filters) when work appears, not every round
+        grew = any(n > self._last_pending.get(a, 0) for a, n in pending.items())
+        self._last_pending = pending
+        await self.demand.update(client, wanted=bool(pending), new_work=grew)
 
     def _orphan_apps(self) -> list[str]:
         return sorted(set(self._by_app) - set(self.apps))
