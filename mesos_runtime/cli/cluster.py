@@ -25,7 +25,7 @@ DirOption = Annotated[
 
 
 @app.command()
-def up(
+def up(  # noqa: PLR0917 - typer options are keyword-less parameters
     agents: Annotated[int, typer.Option("--agents", min=1, help="Number of agents.")] = 1,
     directory: DirOption = None,
     port: Annotated[int, typer.Option("--port", help="The master's port.")] = 5050,
@@ -37,8 +37,11 @@ def up(
         ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 60.0,
+    marathon: Annotated[
+        bool, typer.Option("--marathon/--no-marathon", help="Also start Marathon (port 8080).")
+    ] = True,
 ) -> None:
-    """Start a standalone master and N agents in the background; wait until they registered."""
+    """Start a standalone master, N agents and Marathon in the background; wait until ready."""
     where = cluster_dir(directory)
     try:
         state = localcluster.start_cluster(
@@ -48,12 +51,15 @@ def up(
             agent_resources=resources,
             timeout=timeout,
             progress=err.print,
+            marathon=marathon,
         )
     except ClusterError as e:
         fail(str(e))
     out.print(f"Master: {state.master.url}")
     out.print(f"Web:    {state.master.url}/")
     out.print(f"Agents: {', '.join(a.url for a in state.agents)}")
+    if state.marathon is not None:
+        out.print(f"Marathon: {state.marathon.url}")
     out.print(f"State:  {where}  (stop with `infinity cluster down`)")
 
 

@@ -1,5 +1,5 @@
-"""The local cluster: a standalone master and N agents on 127.0.0.1, run as detached
-processes whose pids, ports and work dirs are recorded in `<dir>/cluster.json`.
+"""The local cluster: a standalone master, N agents and a Marathon on 127.0.0.1, run as
+detached processes whose pids, ports and work dirs are recorded in `<dir>/cluster.json`.
 
 Stopping signals exactly the recorded pids, and only after checking (command line and
 start time in /proc) that each pid is still the process this module started.
@@ -41,7 +41,7 @@ class ClusterError(RuntimeError):
 class Process:
     """One daemon this module started."""
 
-    kind: str  # "master" | "agent"
+    kind: str  # "master" | "agent" | "marathon"
     pid: int
     port: int
     work_dir: str
@@ -77,10 +77,11 @@ class ClusterState:
     master: Process
     agents: list[Process] = field(default_factory=list)
     created: float = field(default_factory=time.time)
+    marathon: Process | None = None
 
     @property
     def processes(self) -> list[Process]:
-        return [self.master, *self.agents]
+        return [self.master, *self.agents, *([self.marathon] if self.marathon else [])]
 
     @classmethod
     def load(cls, directory: Path) -> ClusterState | None:
@@ -96,6 +97,7 @@ class ClusterState:
                 master=Process(**doc["master"]),
                 agents=[Process(**a) for a in doc.get("agents", [])],
                 created=doc.get("created", 0.0),
+                marathon=Process(**doc["marathon"]) if doc.get("marathon") else None,
             )
         except (KeyError, TypeError) as e:
             raise ClusterError(f"{directory / STATE_FILE} is not a cluster record: {e}") from None
@@ -108,7 +110,8 @@ class ClusterState:
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
-        for entry, process in zip([doc["master"], *doc["agents"]], self.processes, strict=True):
+        entries = [doc["master"], *doc["agents"], *([doc["marathon"]] if self.marathon else [])]
+        for entry, process in zip(entries, self.processes, strict=True):
             entry["running"] = process.is_ours()
         return doc
 
@@ -124,8 +127,12 @@ def start_cluster(
     timeout: float = 60.0,
     progress: Callable[[str], None] = lambda _: None,
     interpreter: Callable[[str, Path], Sequence[str]] | None = None,
+    marathon: bool = False,
+    marathon_port: int = 8080,
+    marathon_flags: Sequence[str] = (),
 ) -> ClusterState:
-    """Start the master, then the agents, and wait until every agent is registered.
+    """Start the master, then the agents, wait until every agent is registered, then start
+    Marathon beside the master (`marathon_port`, or a free port when that one is taken).
 
     On failure everything started so far is stopped again and ClusterError says why.
     `interpreter(kind, work_dir)` gives the command that runs `-m <daemon module>` (this
@@ -174,6 +181,14 @@ def start_cluster(
             _wait_healthy(agent, timeout)
         _wait_registered(state, timeout)
         progress(f"{agents} agent(s) registered")
+        if marathon:
+            state.marathon = _start_marathon(
+                state, directory, marathon_port, marathon_flags, interpreter
+            )
+            started.append(state.marathon)
+            state.save()
+            _wait_healthy(state.marathon, timeout, path="/ping")
+            progress(f"Marathon running at {state.marathon.url} (pid {state.marathon.pid})")
         return state
     except BaseException:
         stop_processes(started)
@@ -187,7 +202,9 @@ def stop_cluster(state: ClusterState, grace: float = 10.0) -> list[Process]:
     Agents go first and are drained with SIGUSR1, which makes `mesos-agent` kill its tasks
     and unregister (SIGTERM would leave the tasks running for a restarted agent to recover).
     """
-    stopped = stop_processes(state.agents, grace + 20, first=signal.SIGUSR1)
+    # Marathon first, without tearing its framework down: the agents' drain kills its tasks
+    stopped = stop_processes([state.marathon], grace) if state.marathon else []
+    stopped += stop_processes(state.agents, grace + 20, first=signal.SIGUSR1)
     stopped += stop_processes([state.master], grace)
     with contextlib.suppress(FileNotFoundError):
         (Path(state.directory) / STATE_FILE).unlink()
@@ -262,7 +279,26 @@ def _spawn(
     )
 
 
-def _wait_healthy(process: Process, timeout: float) -> None:
+def _start_marathon(
+    state: ClusterState,
+    directory: Path,
+    port: int,
+    extra_flags: Sequence[str],
+    interpreter: Callable[[str, Path], Sequence[str]],
+) -> Process:
+    if not _port_free(port):
+        port = free_port(exclude={p.port for p in state.processes})
+    flags = [
+        f"--master={state.master.address}",
+        "--http_address=127.0.0.1",
+        f"--http_port={port}",
+        "--hostname=127.0.0.1",
+        *extra_flags,
+    ]
+    return _spawn("marathon", directory / "marathon", port, flags, interpreter)
+
+
+def _wait_healthy(process: Process, timeout: float, path: str = "/health") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap([process])
@@ -272,7 +308,7 @@ def _wait_healthy(process: Process, timeout: float) -> None:
                 f"its log ({process.log}) ends with:\n{log_tail(process)}"
             )
         try:
-            with urllib.request.urlopen(process.url + "/health", timeout=2) as r:
+            with urllib.request.urlopen(process.url + path, timeout=2) as r:
                 if r.status == 200:
                     return
         except (urllib.error.URLError, OSError):

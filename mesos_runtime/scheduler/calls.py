@@ -45,6 +45,7 @@ from mesos_runtime.wire.scheduler import (
     Shutdown,
     Subscribe,
     Suppress,
+    UpdateFramework,
 )
 
 OfferRef = OfferID | str
@@ -187,6 +188,17 @@ def message(agent_id: AgentRef, executor_id: ExecutorID | str, data: bytes) -> C
     return Call(
         type=CallType.MESSAGE,
         message=Message(agent_id=_agent_id(agent_id), executor_id=executor, data=data),
+    )
+
+
+def update_framework(framework_info: FrameworkInfo, suppressed_roles: Iterable[str] = ()) -> Call:
+    """UPDATE_FRAMEWORK: change a subscribed framework's FrameworkInfo (name, roles, ...)."""
+    return Call(
+        type=CallType.UPDATE_FRAMEWORK,
+        framework_id=framework_info.id,
+        update_framework=UpdateFramework(
+            framework_info=framework_info, suppressed_roles=list(suppressed_roles)
+        ),
     )
 
 

@@ -363,6 +363,14 @@ class SchedulerClient:
     async def message(self, agent_id: AgentRef, executor_id: ExecutorID | str, data: bytes) -> None:
         await self.call(calls.message(agent_id, executor_id, data))
 
+    async def update_framework(
+        self, framework_info: FrameworkInfo, suppressed_roles: Iterable[str] = ()
+    ) -> None:
+        """UPDATE_FRAMEWORK; the new info (with this framework's id) is kept for re-subscribing."""
+        info = framework_info.replace(id=self.framework_id)
+        await self.call(calls.update_framework(info, suppressed_roles))
+        self.framework_info = info
+
     async def teardown(self) -> None:
         """TEARDOWN: the master kills the framework's tasks and forgets it."""
         await self.call(calls.teardown())

@@ -2,7 +2,9 @@
 
 Subclass `Framework`, override the hooks you need and `await run(client, framework)`.
 When the stream is lost the loop re-subscribes with the same framework id after a backoff
-(failover); status updates that carry a uuid are acknowledged once their hook returns.
+(failover); status updates that carry a uuid are acknowledged once their hook returns. A
+hook that raises is logged and the framework goes on (its update is then not acknowledged,
+so the agent sends it again).
 """
 
 from __future__ import annotations
@@ -10,17 +12,61 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 
-from mesos_runtime.wire.mesos import Offer, OfferID, TaskStatus
+from mesos_runtime.wire.mesos import (
+    FrameworkCapability,
+    FrameworkCapabilityType,
+    FrameworkInfo,
+    Offer,
+    OfferID,
+    TaskStatus,
+)
 from mesos_runtime.wire.scheduler import Event, EventMessage, EventType, Failure, Subscribed
 
 from .client import CallError, MasterUnavailable, SchedulerClient
 from .leader import backoff
 
-__all__ = ["Framework", "run"]
+__all__ = ["DEFAULT_FAILOVER_TIMEOUT", "Framework", "framework_info", "run"]
 
 log = logging.getLogger(__name__)
+
+# what long-running Mesos frameworks (Marathon, the SDK's schedulers) use: a week in which a
+# restarted scheduler may come back and find its tasks still running
+DEFAULT_FAILOVER_TIMEOUT = 7 * 24 * 3600.0
+
+
+def framework_info(
+    name: str,
+    *,
+    user: str = "root",
+    roles: Iterable[str] = (),
+    failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT,
+    principal: str | None = None,
+    webui_url: str | None = None,
+    hostname: str | None = None,
+    capabilities: Iterable[FrameworkCapabilityType] = (
+        FrameworkCapabilityType.PARTITION_AWARE,
+        FrameworkCapabilityType.TASK_KILLING_STATE,
+    ),
+) -> FrameworkInfo:
+    """FrameworkInfo for a long-running service scheduler (checkpointing, a week's failover)."""
+    roles = list(roles)
+    kinds = list(capabilities)
+    if roles and FrameworkCapabilityType.MULTI_ROLE not in kinds:
+        kinds.append(FrameworkCapabilityType.MULTI_ROLE)
+    return FrameworkInfo(
+        user=user,
+        name=name,
+        failover_timeout=failover_timeout,
+        checkpoint=True,
+        roles=roles,
+        principal=principal,
+        webui_url=webui_url,
+        hostname=hostname,
+        capabilities=[FrameworkCapability(type=k) for k in kinds],
+    )
 
 
 class Framework:
@@ -127,7 +173,7 @@ class _EventLoop:
                 if self.framework.stopping:
                     return
                 log.info("scheduler stream lost: %s", e)
-                await self.framework.disconnected(self.client, e)
+                await _hook("disconnected", self.framework.disconnected(self.client, e))
                 if not self.reconnect:
                     raise
             # jitter keeps many frameworks from re-subscribing in lockstep; with ZooKeeper
@@ -141,27 +187,48 @@ class _EventLoop:
         """Hand one event to its hook; True when the loop must end (ERROR)."""
         client, framework, kind = self.client, self.framework, event.type
         if kind is EventType.SUBSCRIBED and event.subscribed is not None:
-            await framework.subscribed(client, event.subscribed)
+            await _hook("subscribed", framework.subscribed(client, event.subscribed))
         elif kind is EventType.OFFERS and event.offers is not None:
-            await framework.offers(client, event.offers.offers)
+            await _hook("offers", framework.offers(client, event.offers.offers))
         elif kind is EventType.RESCIND and event.rescind is not None:
-            await framework.rescind(client, event.rescind.offer_id)
+            await _hook("rescind", framework.rescind(client, event.rescind.offer_id))
         elif kind is EventType.UPDATE and event.update is not None:
             status = event.update.status
-            await framework.update(client, status)
-            if self.auto_acknowledge and status.uuid is not None and status.agent_id is not None:
+            handled = await _hook("update", framework.update(client, status))
+            if (
+                handled
+                and self.auto_acknowledge
+                and status.uuid is not None
+                and status.agent_id is not None
+            ):
                 # acknowledgements are independent of each other: don't hold the stream
                 task = asyncio.create_task(_acknowledge(client, status))
                 self.acks.add(task)
                 task.add_done_callback(self.acks.discard)
         elif kind is EventType.MESSAGE and event.message is not None:
-            await framework.message(client, event.message)
+            await _hook("message", framework.message(client, event.message))
         elif kind is EventType.FAILURE and event.failure is not None:
-            await framework.failure(client, event.failure)
+            await _hook("failure", framework.failure(client, event.failure))
         elif kind is EventType.ERROR and event.error is not None:
-            await framework.error(client, event.error.message)
+            await _hook("error", framework.error(client, event.error.message))
             return True
         return False
+
+
+async def _hook(name: str, call: Awaitable[None]) -> bool:
+    """Await one hook; a failure is logged and the framework goes on (False).
+
+    A lost stream (`ConnectionError`) is not a failure of the hook: it ends this
+    subscription and `run()` re-subscribes.
+    """
+    try:
+        await call
+    except (ConnectionError, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("the framework's %s hook failed; going on", name)
+        return False
+    return True
 
 
 async def _acknowledge(client: SchedulerClient, status: TaskStatus) -> None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from .mesos import (
     AllocationInfo,
     DiskInfo,
+    Label,
+    Labels,
     Persistence,
     Range,
     Ranges,
@@ -41,10 +43,17 @@ class Reservation:
     type: str  # "STATIC" | "DYNAMIC"
     role: str
     principal: str | None = None
+    # (key, value) pairs: frameworks tell their reservations apart by these, as in Mesos
+    labels: tuple[tuple[str, str | None], ...] = ()
 
     def to_wire(self) -> ReservationInfo:
         return ReservationInfo(
-            type=ReservationType(self.type), role=self.role, principal=self.principal
+            type=ReservationType(self.type),
+            role=self.role,
+            principal=self.principal,
+            labels=Labels(labels=[Label(key=k, value=v) for k, v in self.labels])
+            if self.labels
+            else None,
         )
 
 
@@ -424,12 +433,15 @@ def _reservations_of(r: Resource, where: str) -> tuple[Reservation, ...]:
             if not info.role or info.role == "*":
                 raise WireError(f"{where}: a reservation needs a role other than '*'")
             kind = info.type.value if info.type else "DYNAMIC"
-            out.append(Reservation(kind, info.role, info.principal))
+            labels = tuple((x.key, x.value) for x in info.labels.labels) if info.labels else ()
+            out.append(Reservation(kind, info.role, info.principal, labels))
         return tuple(out)
     if r.role and r.role != "*":
         # pre-refinement format: `reservation` present means a dynamic reservation
         if r.reservation is not None:
-            return (Reservation("DYNAMIC", r.role, r.reservation.principal),)
+            info = r.reservation
+            labels = tuple((x.key, x.value) for x in info.labels.labels) if info.labels else ()
+            return (Reservation("DYNAMIC", r.role, info.principal, labels),)
         return (Reservation("STATIC", r.role),)
     return ()
 

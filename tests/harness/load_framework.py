@@ -14,7 +14,13 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 
-from mesos_runtime.scheduler import Framework, SchedulerClient, command_task, run
+from mesos_runtime.scheduler import (
+    Framework,
+    SchedulerClient,
+    command_task,
+    reconcile_until_settled,
+    run,
+)
 from mesos_runtime.wire.mesos import (
     FrameworkCapability,
     FrameworkCapabilityType,
@@ -106,20 +112,20 @@ class LoadFramework(Framework):
         # until every attempt is settled, as Mesos' reconciliation guide says to
         if self._reconciler is not None:
             self._reconciler.cancel()
-        self._reconciler = asyncio.create_task(self._reconcile_until_settled(client))
+        self._reconciler = asyncio.create_task(
+            reconcile_until_settled(
+                client,
+                self._unsettled,
+                interval=2.0,
+                backoff=1.0,
+                implicit=False,
+                until=self.done.is_set,
+            )
+        )
 
-    async def _reconcile_until_settled(self, client: SchedulerClient) -> None:
-        delay = 0.0
-        while not self.done.is_set():
-            await asyncio.sleep(delay)
-            delay = 2.0
-            stale = time.monotonic() - 2.0
-            unsettled = [
-                (a.task_id, a.agent_id) for a in self.running_attempts() if a.launched < stale
-            ]
-            if unsettled:
-                with contextlib.suppress(Exception):  # the next round asks again
-                    await client.reconcile(unsettled)
+    def _unsettled(self) -> list[tuple[str, str]]:
+        stale = time.monotonic() - 2.0
+        return [(a.task_id, a.agent_id) for a in self.running_attempts() if a.launched < stale]
 
     def stop(self) -> None:
         if self._reconciler is not None:
