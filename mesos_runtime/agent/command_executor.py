@@ -28,6 +28,7 @@ from mesos_runtime.wire.mesos import (
 from .containerizer import Containerizer
 from .fetcher import Fetcher
 from .isolation import Limitation
+from .paths import task_meta
 from .state import Executor, ExecutorHost, ExecutorPhase
 from .task_runner import OomWatch, RunnerCheckpoint, TaskRunner
 
@@ -103,7 +104,7 @@ class CommandExecutor:
 
     def task_meta(self, task: TaskInfo) -> Path:
         """The prefix of the task's checkpoint files (`.runner`, `.exit_status`, ...)."""
-        return self.executor.meta / "tasks" / task.task_id.value
+        return task_meta(self.executor.meta, task.task_id.value)
 
     def _runner(self, task: TaskInfo) -> TaskRunner:
         sandbox = self.task_sandbox(task)

@@ -104,7 +104,8 @@ class CustomExecutor:
                 sandbox=self.executor.directory,
                 status_file=self.executor.meta / "exit_status",
             )
-        except (FetchError, ValueError, OSError) as e:
+        except (FetchError, ValueError, OSError, UnicodeError) as e:
+            # ValueError: e.g. a NUL in the argv or '=' in an environment name
             self.executor.phase = ExecutorPhase.TERMINATED
             self.ctx.host.executor_launch_failed(self.executor, str(e))
             return

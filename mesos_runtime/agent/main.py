@@ -15,7 +15,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from mesos_runtime.wire.flags import FlagError, parse_flags
+from mesos_runtime.security.http_limits import ConnectionGuard, GuardedRunner, connection_limit
+from mesos_runtime.wire.flags import FlagError, HelpRequested, parse_flags
 from mesos_runtime.wire.mesos import AgentInfo
 from mesos_runtime.wire.record import WireError
 
@@ -56,7 +57,9 @@ async def serve(flags: AgentFlags) -> int:
         log.exception("recovery failed; starting afresh (--strict=false)")
     agent.start_gc()
     app = create_app(agent)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # half the descriptors for clients: tasks need theirs (pidfds, logs, cgroup events)
+    guard = ConnectionGuard(connection_limit(0.5))
+    runner = GuardedRunner(app, guard, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, flags.ip or "0.0.0.0", flags.port, reuse_address=True)
     await site.start()
@@ -117,6 +120,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     try:
         flags = parse_flags(AgentFlags, sys.argv[1:] if argv is None else argv)
+    except HelpRequested as e:
+        print(f"Usage: mesos-agent [options]\n\n{e}")
+        sys.exit(0)
+    except FlagError as e:
+        print(f"mesos-agent: {e}", file=sys.stderr)
+        sys.exit(1)
+    try:
         sys.exit(asyncio.run(serve(flags)))
     except (FlagError, WireError, ValueError) as e:
         print(f"mesos-agent: {e}", file=sys.stderr)

@@ -109,7 +109,7 @@ class TaskRunner:
             argv = command_argv(command)
             if command.uris:
                 await self.fetcher.fetch(command.uris, self.sandbox)
-        except (FetchError, ValueError, OSError) as e:
+        except (FetchError, ValueError, OSError, UnicodeError) as e:
             self._finish(
                 TaskState.TASK_FAILED,
                 str(e),
@@ -134,7 +134,8 @@ class TaskRunner:
                 sandbox=self.sandbox,
                 status_file=Path(f"{self.meta}.exit_status"),
             )
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - whatever the spawn raised fails the task
+            # e.g. ValueError for a NUL in the argv or '=' in an environment name
             self._finish(
                 TaskState.TASK_FAILED,
                 f"Failed to launch the command: {e}",

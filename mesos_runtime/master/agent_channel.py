@@ -10,6 +10,7 @@ import uuid as uuidlib
 
 from aiohttp import web
 
+from mesos_runtime.security.http_limits import MIB
 from mesos_runtime.wire.agent_channel import (
     CHANNEL_PATH,
     CHANNEL_VERSION,
@@ -35,6 +36,7 @@ from .streaming import (
 )
 
 PATH = CHANNEL_PATH
+BODY_LIMIT = 64 * MIB  # a re-registering agent reports every task it runs
 
 _PAYLOAD = {
     AgentCallType.SUBSCRIBE: "subscribe",
@@ -56,7 +58,7 @@ async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
     refused = check_content_type(request)
     if refused is not None:
         return refused
-    body, refused = await read_json(request)
+    body, refused = await read_json(request, BODY_LIMIT)
     if refused is not None:
         return refused
     try:

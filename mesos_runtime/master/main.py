@@ -19,7 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from mesos_runtime import MESOS_API_VERSION, __version__
-from mesos_runtime.wire.flags import FlagError, parse_flags
+from mesos_runtime.security.http_limits import ConnectionGuard, GuardedRunner, connection_limit
+from mesos_runtime.wire.flags import FlagError, HelpRequested, parse_flags
 
 from .allocator import Allocator
 from .flags import MasterFlags, parse_weights
@@ -85,7 +86,9 @@ async def run(flags: MasterFlags) -> int:
     if zookeeper is None:
         await master.recover()
     app = build_app(master, leadership)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    # three quarters of the descriptors for clients; the rest: registry, ZooKeeper, logs
+    guard = ConnectionGuard(connection_limit(0.75))
+    runner = GuardedRunner(app, guard, handler_cancellation=True, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, flags.ip, flags.port, reuse_address=True)
     await site.start()
@@ -178,6 +181,9 @@ def check_quorum(flags: MasterFlags) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         flags = parse_flags(MasterFlags, sys.argv[1:] if argv is None else argv)
+    except HelpRequested as e:
+        print(f"Usage: mesos-master [options]\n\n{e}")
+        return 0
     except FlagError as e:
         print(e, file=sys.stderr)
         return 1

@@ -95,7 +95,13 @@ from .state import (
     TrackedTask,
     UnreachableAgentState,
 )
-from .validation import executors_compatible, validate_executor, validate_task, with_allocation
+from .validation import (
+    executors_compatible,
+    validate_executor,
+    validate_schedule,
+    validate_task,
+    with_allocation,
+)
 
 log = logging.getLogger("mesos.master")
 
@@ -1534,10 +1540,10 @@ class Master:
         return MachineMode.UP
 
     async def update_maintenance_schedule(self, schedule: MaintenanceSchedule) -> str | None:
+        error = validate_schedule(schedule)
+        if error is not None:
+            return error
         scheduled = schedule.machines()
-        for machine in scheduled:
-            if not machine.hostname and not machine.ip:
-                return "A machine ID needs a hostname or an IP"
         machines: dict[MachineID, MachineMode] = {}
         for machine, mode in self.machines.items():
             if mode is MachineMode.DOWN:

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from mesos_runtime.security.http_limits import MIB
 from mesos_runtime.wire.flags import as_dict
 from mesos_runtime.wire.record import Record, record, repeated, required
 
@@ -28,6 +29,7 @@ from .streaming import (
 )
 
 OPERATOR_PATH = "/api/v1"
+BODY_LIMIT = 1 * MIB  # queries and maintenance schedules
 
 
 @record
@@ -155,7 +157,7 @@ async def _operator(
     request: web.Request, master: Master, weights: dict[str, float]
 ) -> web.StreamResponse:
     call, refused = await decode_call(
-        request, OperatorCall, "Failed to convert JSON into Call protobuf"
+        request, OperatorCall, "Failed to convert JSON into Call protobuf", BODY_LIMIT
     )
     if call is None:
         return refused  # type: ignore[return-value]

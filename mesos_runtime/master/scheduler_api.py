@@ -10,6 +10,7 @@ import uuid as uuidlib
 
 from aiohttp import web
 
+from mesos_runtime.security.http_limits import MIB
 from mesos_runtime.wire.scheduler import Call, CallType, Event, EventType
 
 from .master import Master
@@ -26,6 +27,7 @@ from .validation import validate_call
 
 PATH = "/api/v1/scheduler"
 STREAM_ID = "Mesos-Stream-Id"
+BODY_LIMIT = 16 * MIB  # an ACCEPT launching many tasks, a RECONCILE of many
 
 log = logging.getLogger("mesos.master.scheduler")
 
@@ -41,7 +43,9 @@ def add_routes(routes: Routes, master: Master) -> None:
 
 
 async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
-    call, refused = await decode_call(request, Call, "Failed to convert JSON into Call protobuf")
+    call, refused = await decode_call(
+        request, Call, "Failed to convert JSON into Call protobuf", BODY_LIMIT
+    )
     if call is None:
         return refused  # type: ignore[return-value]
     error = validate_call(call)

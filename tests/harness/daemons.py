@@ -111,6 +111,8 @@ class Daemon:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
+    # RLIMIT_NOFILE (soft and hard) of the daemon, e.g. to show it copes with few descriptors
+    nofile: int | None = None
 
     def __post_init__(self) -> None:
         self.log_path = self.work_dir / f"{self.kind}.log"
@@ -131,8 +133,10 @@ class Daemon:
     def start(self, ready_timeout: float = 30.0) -> Daemon:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        # util-linux' prlimit sets the limit (a preexec_fn is unsafe beside threads)
+        limit = [] if self.nofile is None else ["prlimit", f"--nofile={self.nofile}", "--"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"mesos_runtime.{self.kind}.main", *self.args],
+            [*limit, sys.executable, "-m", f"mesos_runtime.{self.kind}.main", *self.args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
