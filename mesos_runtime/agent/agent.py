@@ -58,6 +58,7 @@ from mesos_runtime.wire.mesos import (
 from mesos_runtime.wire.resources import Resources
 
 from . import checkpoint
+from .access import AgentAccess
 from .command_executor import BuiltinContext, CommandExecutor
 from .containerizer import Containerizer
 from .custom_executor import CustomExecutor
@@ -85,8 +86,9 @@ log = logging.getLogger("mesos_runtime.agent")
 class Agent:
     """The agent's state and behaviour, independent of HTTP."""
 
-    def __init__(self, flags: AgentFlags, info: AgentInfo) -> None:
+    def __init__(self, flags: AgentFlags, info: AgentInfo, access: AgentAccess) -> None:
         self.flags = flags
+        self.access = access
         self.info = info  # `id` set once registered
         self.layout = Layout(Path(flags.work_dir))
         self.containerizer = Containerizer(create_isolator(flags.isolation, flags.cgroups_root))
@@ -135,6 +137,7 @@ class Agent:
             agent_id=lambda: self.agent_id_value,
             kill_grace=float(flags.executor_shutdown_grace_period),
             environment=self._environment,
+            executor_token=access.executor_token,
         )
 
     # --- identity -------------------------------------------------------------------

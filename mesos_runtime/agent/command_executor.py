@@ -43,6 +43,7 @@ class BuiltinContext:
     agent_id: Callable[[], str]
     kill_grace: float
     environment: Callable[[Executor, TaskInfo | None, Path], dict[str, str]]
+    executor_token: Callable[[Executor], str]  # what a custom executor authenticates with
 
 
 class CommandExecutor:

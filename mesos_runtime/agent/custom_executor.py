@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from mesos_runtime.security import executor_tokens
 from mesos_runtime.wire.executor import (
     ExecutorAcknowledged,
     ExecutorEvent,
@@ -136,6 +137,8 @@ class CustomExecutor:
             "MESOS_SUBSCRIPTION_BACKOFF_MAX": "2secs",
             "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": format_duration(grace),
             "MESOS_HTTP_COMMAND_EXECUTOR": "0",
+            # the executor API accepts this executor only with it (executor_tokens.py)
+            executor_tokens.ENV: self.ctx.executor_token(self.executor),
         }
 
     def _shutdown_grace(self) -> float:

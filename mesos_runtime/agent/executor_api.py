@@ -60,6 +60,9 @@ async def handle(request: web.Request, agent: Agent) -> web.StreamResponse:
         )
     if executor.kind is not ExecutorKind.CUSTOM or not isinstance(executor.runtime, CustomExecutor):
         return _bad(f"Executor '{executor.id}' is built into the agent; it cannot subscribe")
+    refused = agent.access.executor_call(request, call, executor)
+    if refused is not None:
+        return refused
     match call.type:
         case ExecutorCallType.SUBSCRIBE:
             return await _subscribe(request, agent, executor, executor.runtime)

@@ -10,6 +10,7 @@ import asyncio
 import os
 import stat
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -18,14 +19,29 @@ from mesos_runtime.wire.flags import as_dict
 from mesos_runtime.wire.mesos import TaskState
 
 from . import executor_api, sandbox_files
+from .access import AgentAccess
 from .agent import Agent
 from .state import ExecutorPhase, resources_json
 
 MAX_READ = 16 << 20
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-def create_app(agent: Agent) -> web.Application:
+
+def create_app(agent: Agent, access: AgentAccess) -> web.Application:
     app = web.Application(client_max_size=16 << 20)
+
+    def add_get(path: str, handler: Handler) -> None:
+        check = access.checker(path)  # authentication in front of the handler
+        if check is None:
+            app.router.add_get(path, handler)
+            return
+
+        async def checked(request: web.Request) -> web.StreamResponse:
+            refused = await check(request)
+            return refused if refused is not None else await handler(request)
+
+        app.router.add_get(path, checked)
 
     async def health(_: web.Request) -> web.Response:
         return web.Response(status=200)
@@ -52,16 +68,16 @@ def create_app(agent: Agent) -> web.Application:
         return await _files_download(agent, request)
 
     for prefix in ("", "/slave(1)"):
-        app.router.add_get(prefix + "/health", health)
-        app.router.add_get(prefix + "/state", state)
-        app.router.add_get(prefix + "/state.json", state)
-        app.router.add_get(prefix + "/flags", flags)
-    app.router.add_get("/metrics/snapshot", metrics)
-    app.router.add_get("/files/read", files_read)
-    app.router.add_get("/files/read.json", files_read)
-    app.router.add_get("/files/browse", files_browse)
-    app.router.add_get("/files/browse.json", files_browse)
-    app.router.add_get("/files/download", files_download)
+        add_get(prefix + "/health", health)
+        add_get(prefix + "/state", state)
+        add_get(prefix + "/state.json", state)
+        add_get(prefix + "/flags", flags)
+    add_get("/metrics/snapshot", metrics)
+    add_get("/files/read", files_read)
+    add_get("/files/read.json", files_read)
+    add_get("/files/browse", files_browse)
+    add_get("/files/browse.json", files_browse)
+    add_get("/files/download", files_download)
     app.router.add_route("*", executor_api.PATH, executor)
     return app
 
@@ -161,6 +177,12 @@ def _path_param(request: web.Request) -> str:
     return raw
 
 
+def _sandbox_refused(agent: Agent, request: web.Request, raw: str) -> web.Response | None:
+    """`access_sandboxes` for the sandbox `raw` lies in."""
+    frameworks = [*agent.frameworks.values(), *agent.completed_frameworks]
+    return agent.access.sandbox(request, raw, agent.layout.work_dir, frameworks)
+
+
 def _int_param(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
@@ -183,6 +205,8 @@ def _refused(e: sandbox_files.FileRefused) -> web.Response:
 async def _files_read(agent: Agent, request: web.Request) -> web.Response:
     try:
         raw = _path_param(request)
+        if (refused := _sandbox_refused(agent, request, raw)) is not None:
+            return refused
         offset = _int_param(request, "offset")
         length = _int_param(request, "length")
         offset = 0 if offset is None else offset
@@ -198,6 +222,8 @@ async def _files_read(agent: Agent, request: web.Request) -> web.Response:
 async def _files_browse(agent: Agent, request: web.Request) -> web.Response:
     try:
         raw = _path_param(request)
+        if (refused := _sandbox_refused(agent, request, raw)) is not None:
+            return refused
         entries = await asyncio.to_thread(sandbox_files.list_directory, agent.layout.work_dir, raw)
     except sandbox_files.FileRefused as e:
         return _refused(e)
@@ -220,6 +246,8 @@ async def _files_browse(agent: Agent, request: web.Request) -> web.Response:
 async def _files_download(agent: Agent, request: web.Request) -> web.StreamResponse:
     try:
         raw = _path_param(request)
+        if (refused := _sandbox_refused(agent, request, raw)) is not None:
+            return refused
         fd, size = await asyncio.to_thread(sandbox_files.open_regular, agent.layout.work_dir, raw)
     except sandbox_files.FileRefused as e:
         return _refused(e)

@@ -15,11 +15,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from mesos_runtime.security.credentials import CredentialError, load_credential
 from mesos_runtime.security.http_limits import ConnectionGuard, GuardedRunner, connection_limit
 from mesos_runtime.wire.flags import FlagError, HelpRequested, parse_flags
 from mesos_runtime.wire.mesos import AgentInfo
 from mesos_runtime.wire.record import WireError
 
+from .access import build_access
 from .agent import Agent
 from .flags import AgentFlags
 from .host import agent_resources, parse_attributes
@@ -36,6 +38,8 @@ def build_agent(flags: AgentFlags) -> Agent:
         raise FlagError(f"--gc_disk_headroom must be within [0, 1], not {flags.gc_disk_headroom}")
     if float(flags.disk_watch_interval) <= 0:
         raise FlagError("--disk_watch_interval must be positive")
+    if flags.credential:
+        load_credential(flags.credential)  # a bad --credential stops the start, named
     work_dir = Path(flags.work_dir)
     resources = agent_resources(flags.resources, work_dir, flags.default_role)
     info = AgentInfo(
@@ -44,7 +48,7 @@ def build_agent(flags: AgentFlags) -> Agent:
         resources=resources.to_wire(),
         attributes=parse_attributes(flags.attributes),
     )
-    return Agent(flags, info)
+    return Agent(flags, info, build_access(flags))
 
 
 async def serve(flags: AgentFlags) -> int:
@@ -56,7 +60,7 @@ async def serve(flags: AgentFlags) -> int:
             raise
         log.exception("recovery failed; starting afresh (--strict=false)")
     agent.start_gc()
-    app = create_app(agent)
+    app = create_app(agent, agent.access)
     # half the descriptors for clients: tasks need theirs (pidfds, logs, cgroup events)
     guard = ConnectionGuard(connection_limit(0.5))
     runner = GuardedRunner(app, guard, access_log=None, handle_signals=False)
@@ -76,6 +80,7 @@ async def serve(flags: AgentFlags) -> int:
             flags.master,
             backoff_factor=float(flags.registration_backoff_factor),
             ping_timeout=float(flags.master_ping_timeout) if flags.master_ping_timeout else None,
+            credential=load_credential(flags.credential) if flags.credential else None,
         )
         link.start()
     else:
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     try:
         sys.exit(asyncio.run(serve(flags)))
-    except (FlagError, WireError, ValueError) as e:
+    except (FlagError, WireError, CredentialError, ValueError) as e:
         print(f"mesos-agent: {e}", file=sys.stderr)
         sys.exit(1)
 

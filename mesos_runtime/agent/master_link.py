@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from mesos_runtime.discovery import LeaderDetector, await_other_leader, open_detector
+from mesos_runtime.security.authentication import basic_header
 from mesos_runtime.wire import recordio
 from mesos_runtime.wire.agent_channel import (
     BATCHED_UPDATES_VERSION,
@@ -34,6 +35,7 @@ from mesos_runtime.wire.agent_channel import (
     AgentEventType,
     AgentUpdate,
 )
+from mesos_runtime.wire.mesos import Credential
 from mesos_runtime.wire.record import WireError
 
 from .agent import Agent
@@ -63,8 +65,12 @@ class MasterLink:
         *,
         backoff_factor: float = 1.0,
         ping_timeout: float | None = None,
+        credential: Credential | None = None,
     ) -> None:
         self.agent = agent
+        # HTTP Basic on every request, when the agent has a --credential
+        self._auth = {"Authorization": basic_header(credential)} if credential else {}
+        self.session: str | None = None  # from REGISTERED (channel version 3)
         self.master = master
         self.backoff_factor = max(backoff_factor, 0.01)
         self.ping_timeout = ping_timeout
@@ -128,6 +134,7 @@ class MasterLink:
             except Exception:  # e.g. ZooKeeper detection failing: keep trying
                 log.exception("master channel failed")
             self.address = None
+            self.session = None
             self.batching = False
             self._updates.clear()  # the status update manager resends every head anyway
             self.agent.on_disconnected()
@@ -173,7 +180,7 @@ class MasterLink:
         async with self._session.post(
             f"http://{address}{CHANNEL_PATH}",
             json=call.to_json(),
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", **self._auth},
             allow_redirects=False,
         ) as response:
             if response.status == 307:
@@ -208,6 +215,7 @@ class MasterLink:
                         self.registrations += 1
                         agreed = min(self.version, event.registered.version or 1)
                         self.batching = agreed >= BATCHED_UPDATES_VERSION
+                        self.session = event.registered.session
                         ping_timeout = self._ping_timeout(event.registered.ping_interval_seconds)
                         self.agent.on_registered(event.registered)
                     elif event.type is AgentEventType.PING:
@@ -278,11 +286,12 @@ class MasterLink:
         address = self.address
         if address is None or self._session is None:
             return
+        call.session = self.session
         try:
             async with self._session.post(
                 f"http://{address}{CHANNEL_PATH}",
                 data=json.dumps(call.to_json(), separators=(",", ":")),
-                headers={"Content-Type": "application/json"},
+                headers={"Content-Type": "application/json", **self._auth},
                 timeout=aiohttp.ClientTimeout(total=30),
             ) as response:
                 if response.status >= 300:

@@ -25,7 +25,7 @@ DirOption = Annotated[
 
 
 @app.command()
-def up(
+def up(  # noqa: PLR0917 - typer maps each option to a parameter
     agents: Annotated[int, typer.Option("--agents", min=1, help="Number of agents.")] = 1,
     directory: DirOption = None,
     port: Annotated[int, typer.Option("--port", help="The master's port.")] = 5050,
@@ -37,6 +37,14 @@ def up(
         ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 60.0,
+    authenticate: Annotated[
+        bool,
+        typer.Option(
+            "--authenticate/--no-authenticate",
+            help="Authenticate frameworks, agents and operators with generated credentials "
+            "(kept under the cluster directory; the CLI presents them).",
+        ),
+    ] = True,
 ) -> None:
     """Start a standalone master and N agents in the background; wait until they registered."""
     where = cluster_dir(directory)
@@ -48,6 +56,7 @@ def up(
             agent_resources=resources,
             timeout=timeout,
             progress=err.print,
+            authenticate=authenticate,
         )
     except ClusterError as e:
         fail(str(e))
@@ -55,6 +64,8 @@ def up(
     out.print(f"Web:    {state.master.url}/")
     out.print(f"Agents: {', '.join(a.url for a in state.agents)}")
     out.print(f"State:  {where}  (stop with `infinity cluster down`)")
+    if state.credential:
+        out.print(f"Auth:   HTTP Basic, credential {state.credential} (the CLI presents it)")
 
 
 @app.command()

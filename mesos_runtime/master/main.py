@@ -19,9 +19,12 @@ from typing import Any
 from aiohttp import web
 
 from mesos_runtime import MESOS_API_VERSION, __version__
+from mesos_runtime.security.acls import AclError, load_acls
+from mesos_runtime.security.credentials import CredentialError, load_credentials
 from mesos_runtime.security.http_limits import ConnectionGuard, GuardedRunner, connection_limit
 from mesos_runtime.wire.flags import FlagError, HelpRequested, parse_flags
 
+from .access import MasterAccess
 from .allocator import Allocator
 from .flags import MasterFlags, parse_weights
 from .http import Leadership, StandaloneLeadership, build_app
@@ -85,7 +88,7 @@ async def run(flags: MasterFlags) -> int:
     leadership: Leadership = zookeeper or StandaloneLeadership(master.info)
     if zookeeper is None:
         await master.recover()
-    app = build_app(master, leadership)
+    app = build_app(master, leadership, build_access(flags))
     # three quarters of the descriptors for clients; the rest: registry, ZooKeeper, logs
     guard = ConnectionGuard(connection_limit(0.75))
     runner = GuardedRunner(app, guard, handler_cancellation=True, access_log=None)
@@ -154,6 +157,40 @@ async def _first(*waits: Coroutine[Any, Any, Any]) -> int:
     return next(i for i, t in enumerate(tasks) if t in done)
 
 
+def build_access(flags: MasterFlags) -> MasterAccess:
+    """Authentication and authorization from the flags; ValueError naming a bad one."""
+    required = [
+        name
+        for name in (
+            "authenticate_frameworks",
+            "authenticate_http_frameworks",
+            "authenticate_agents",
+            "authenticate_http_readonly",
+            "authenticate_http_readwrite",
+        )
+        if getattr(flags, name)
+    ]
+    for name in ("http_authenticators", "http_framework_authenticators"):
+        value = getattr(flags, name)
+        if value is not None and value != "basic":
+            raise ValueError(f"--{name}={value}: only 'basic' (HTTP Basic) is supported")
+    if flags.authorizers != "local":
+        raise ValueError(f"--authorizers={flags.authorizers}: only 'local' (--acls) is supported")
+    credentials = None
+    if flags.credentials:
+        try:
+            credentials = load_credentials(flags.credentials)
+        except CredentialError as e:
+            raise ValueError(f"--credentials: {e}") from None
+    elif required:
+        raise ValueError(f"--{required[0]} needs --credentials (the principals and secrets)")
+    try:
+        acls = load_acls(flags.acls)
+    except AclError as e:
+        raise ValueError(str(e)) from None
+    return MasterAccess(flags, credentials, acls)
+
+
 def check_quorum(flags: MasterFlags) -> None:
     """`--quorum` as this master means it: the registry lives in ZooKeeper and a write is
     durable once ZooKeeper's majority holds it. So the flag needs --zk, and it must be a
@@ -193,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parse_weights(flags.weights)
         check_quorum(flags)
+        build_access(flags)
     except ValueError as e:
         print(e, file=sys.stderr)
         return 1

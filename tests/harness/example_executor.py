@@ -38,6 +38,9 @@ class ExampleExecutor:
         self.done = asyncio.Event()
         self.exit_when_done = False
         self.session: aiohttp.ClientSession | None = None
+        # the agent's token for this executor run (Mesos' executor authentication)
+        token = os.environ.get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def base(self, kind: str) -> dict:
         return {
@@ -48,7 +51,7 @@ class ExampleExecutor:
 
     async def post(self, call: dict) -> None:
         assert self.session is not None
-        async with self.session.post(self.url, json=call) as response:
+        async with self.session.post(self.url, json=call, headers=self.headers) as response:
             if response.status != 202:
                 print(
                     f"{call['type']} answered {response.status}: {await response.text()}",
@@ -99,7 +102,7 @@ class ExampleExecutor:
             "unacknowledged_tasks": [t for t in self.tasks.values()],
             "unacknowledged_updates": list(self.unacked.values()),
         }
-        async with self.session.post(self.url, json=call) as response:
+        async with self.session.post(self.url, json=call, headers=self.headers) as response:
             if response.status != 200:
                 print(
                     f"SUBSCRIBE answered {response.status}: {await response.text()}",
