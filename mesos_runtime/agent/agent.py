@@ -79,6 +79,7 @@ from .state import (
 )
 from .status_updates import StatusUpdateManager
 from .task_runner import RunnerCheckpoint
+from .users import Users
 
 log = logging.getLogger("mesos_runtime.agent")
 
@@ -138,6 +139,7 @@ class Agent:
             kill_grace=float(flags.executor_shutdown_grace_period),
             environment=self._environment,
             executor_token=access.executor_token,
+            users=Users(flags.switch_user),
         )
 
     # --- identity -------------------------------------------------------------------

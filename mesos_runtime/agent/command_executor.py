@@ -31,6 +31,7 @@ from .isolation import Limitation
 from .paths import task_meta
 from .state import Executor, ExecutorHost, ExecutorPhase
 from .task_runner import OomWatch, RunnerCheckpoint, TaskRunner
+from .users import Users, task_user_name
 
 
 @dataclass(slots=True)
@@ -44,6 +45,7 @@ class BuiltinContext:
     kill_grace: float
     environment: Callable[[Executor, TaskInfo | None, Path], dict[str, str]]
     executor_token: Callable[[Executor], str]  # what a custom executor authenticates with
+    users: Users  # who tasks run as (--switch_user)
 
 
 class CommandExecutor:
@@ -123,6 +125,8 @@ class CommandExecutor:
             kill_grace=self._grace(task),
             killing_state=self.framework.has_capability(FrameworkCapabilityType.TASK_KILLING_STATE),
             partition_aware=self.framework.has_capability(FrameworkCapabilityType.PARTITION_AWARE),
+            users=self.ctx.users,
+            user_name=task_user_name(task.command, self.framework),
             on_status=lambda state, message, reason, source, healthy, tid=task.task_id: (
                 self.ctx.host.task_status(
                     self.executor,

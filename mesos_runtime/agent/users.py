@@ -10,6 +10,7 @@ import asyncio
 import os
 import pwd
 from dataclasses import dataclass
+from pathlib import Path
 
 from mesos_runtime.wire.mesos import CommandInfo, FrameworkInfo
 
@@ -41,6 +42,22 @@ class TaskUser:
             "--groups=" + (",".join(str(g) for g in self.groups) or str(self.gid)),
             "--",
         ]
+
+    def environment(self) -> dict[str, str]:
+        """What a process of this user expects to find about itself."""
+        return {"USER": self.name, "LOGNAME": self.name, "HOME": self.home}
+
+    def own_sandbox(self, sandbox: Path) -> None:
+        """Hand the sandbox to the user, with its stdout/stderr (created here, without
+        following links, so the launcher appends to files the user owns)."""
+        os.chown(sandbox, self.uid, self.gid)
+        for name in ("stdout", "stderr"):
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(sandbox / name, flags, 0o644)
+            try:
+                os.fchown(fd, self.uid, self.gid)
+            finally:
+                os.close(fd)
 
 
 def task_user_name(command: CommandInfo | None, framework: FrameworkInfo) -> str | None:
