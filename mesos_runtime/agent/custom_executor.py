@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mesos_runtime.security import executor_tokens
+from mesos_runtime.security.tls import TlsSettings
 from mesos_runtime.wire.executor import (
     ExecutorAcknowledged,
     ExecutorEvent,
@@ -146,6 +147,8 @@ class CustomExecutor:
             "MESOS_HTTP_COMMAND_EXECUTOR": "0",
             # the executor API accepts this executor only with it (executor_tokens.py)
             executor_tokens.ENV: self.ctx.executor_token(self.executor),
+            # the executor API speaks TLS when the agent does: the agent's settings, as Mesos
+            **TlsSettings.from_environment().environment(),
         }
 
     def _shutdown_grace(self) -> float:

@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import time
+from ssl import SSLContext
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -66,8 +67,11 @@ class MasterLink:
         backoff_factor: float = 1.0,
         ping_timeout: float | None = None,
         credential: Credential | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.agent = agent
+        self.ssl = ssl  # TLS to the master (libprocess' LIBPROCESS_SSL_* settings)
+        self.scheme = "https" if ssl is not None else "http"
         # HTTP Basic on every request, when the agent has a --credential
         self._auth = {"Authorization": basic_header(credential)} if credential else {}
         self.session: str | None = None  # from REGISTERED (channel version 3)
@@ -91,7 +95,7 @@ class MasterLink:
 
     def start(self) -> None:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=64, force_close=False),
+            connector=aiohttp.TCPConnector(limit=64, force_close=False, ssl=self.ssl or True),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
         )
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -178,7 +182,7 @@ class MasterLink:
         subscribe.version = self.version
         call = AgentCall(type=AgentCallType.SUBSCRIBE, subscribe=subscribe)
         async with self._session.post(
-            f"http://{address}{CHANNEL_PATH}",
+            f"{self.scheme}://{address}{CHANNEL_PATH}",
             json=call.to_json(),
             headers={"Accept": "application/json", **self._auth},
             allow_redirects=False,
@@ -289,7 +293,7 @@ class MasterLink:
         call.session = self.session
         try:
             async with self._session.post(
-                f"http://{address}{CHANNEL_PATH}",
+                f"{self.scheme}://{address}{CHANNEL_PATH}",
                 data=json.dumps(call.to_json(), separators=(",", ":")),
                 headers={"Content-Type": "application/json", **self._auth},
                 timeout=aiohttp.ClientTimeout(total=30),

@@ -22,6 +22,7 @@ from mesos_runtime import MESOS_API_VERSION, __version__
 from mesos_runtime.security.acls import AclError, load_acls
 from mesos_runtime.security.credentials import CredentialError, load_credentials
 from mesos_runtime.security.http_limits import ConnectionGuard, GuardedRunner, connection_limit
+from mesos_runtime.security.tls import server_context
 from mesos_runtime.wire.flags import FlagError, HelpRequested, parse_flags
 
 from .access import MasterAccess
@@ -93,15 +94,17 @@ async def run(flags: MasterFlags) -> int:
     guard = ConnectionGuard(connection_limit(0.75))
     runner = GuardedRunner(app, guard, handler_cancellation=True, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, flags.ip, flags.port, reuse_address=True)
+    tls = server_context()
+    site = web.TCPSite(runner, flags.ip, flags.port, reuse_address=True, ssl_context=tls)
     await site.start()
     log.info(
-        "Master %s (Infinity %s, Mesos API %s) listening on %s:%d as %s; %s",
+        "Master %s (Infinity %s, Mesos API %s) listening on %s:%d (%s) as %s; %s",
         master.id,
         __version__,
         MESOS_API_VERSION,
         flags.ip,
         flags.port,
+        "TLS" if tls is not None else "plain HTTP",
         master.info.pid,
         f"contending in {flags.zk}" if zookeeper else f"standalone, work_dir {flags.work_dir}",
     )
@@ -231,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         parse_weights(flags.weights)
         check_quorum(flags)
         build_access(flags)
+        server_context()  # bad LIBPROCESS_SSL_* settings stop the start, named
     except ValueError as e:
         print(e, file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mesos_runtime import MESOS_API_VERSION
+from mesos_runtime.security.tls import TlsSettings
 from mesos_runtime.wire.agent_channel import (
     CHANNEL_VERSION,
     SESSION_VERSION,
@@ -180,6 +181,8 @@ class Master:
         self._gone_timers: dict[str, asyncio.TimerHandle] = {}
         # called when the registry refuses a write: this master must stop acting at once
         self.on_fenced: Callable[[], None] | None = None
+        # agents speak TLS when this master does (libprocess' SSL settings are cluster-wide)
+        self.agent_scheme = "https" if TlsSettings.from_environment().enabled else "http"
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -395,7 +398,7 @@ class Master:
             agent_id=AgentID(value=agent.id),
             hostname=agent.info.hostname,
             url=URL(
-                scheme="http",
+                scheme=self.agent_scheme,
                 address=Address(hostname=agent.info.hostname, ip=agent.ip, port=agent.port),
                 path="/slave(1)",
             ),
