@@ -226,9 +226,9 @@ def _enum_codec(kind: type[enum.Enum]) -> tuple[_Decoder, _Encoder]:
     members = {m.value: m for m in kind}
 
     def decode(value: Any, path: str) -> enum.Enum:
-        member = members.get(value)
+        member = members.get(value) if isinstance(value, str) else None
         if member is None:
-            raise WireError(f"field '{path}' has unknown value {value!r}")
+            raise WireError(f"field '{path}' has unknown value {str(value)[:64]!r}")
         return member
 
     return decode, lambda m: m.value
