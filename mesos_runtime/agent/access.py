@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from mesos_runtime.security import executor_tokens
-from mesos_runtime.security.acls import Authorizer
+from mesos_runtime.security.acls import Authorizer, load_acls
 from mesos_runtime.security.authentication import (
     AGENT_EXECUTOR,
     AGENT_READONLY,
@@ -21,7 +21,7 @@ from mesos_runtime.security.authentication import (
     principal_of,
     unauthorized,
 )
-from mesos_runtime.security.credentials import Credentials
+from mesos_runtime.security.credentials import Credentials, credentials_flag
 from mesos_runtime.wire.executor import ExecutorCall
 
 from .flags import AgentFlags
@@ -134,25 +134,16 @@ def _sandbox_user(raw: str, work_dir: Path, frameworks: list[Framework]) -> str 
 
 def build_access(flags: AgentFlags) -> AgentAccess:
     """The agent's access control from its flags; ValueError naming a bad one."""
-    from mesos_runtime.security.acls import AclError, load_acls
-    from mesos_runtime.security.credentials import CredentialError, load_credentials
-
     if flags.http_authenticators != "basic":
         raise ValueError(f"--http_authenticators={flags.http_authenticators}: only 'basic'")
     if flags.authorizer != "local":
         raise ValueError(f"--authorizer={flags.authorizer}: only 'local' (--acls)")
-    credentials = None
-    if flags.http_credentials:
-        try:
-            credentials = load_credentials(flags.http_credentials)
-        except CredentialError as e:
-            raise ValueError(f"--http_credentials: {e}") from None
-    elif flags.authenticate_http_readonly or flags.authenticate_http_readwrite:
+    credentials = credentials_flag("http_credentials", flags.http_credentials)
+    if credentials is None and (
+        flags.authenticate_http_readonly or flags.authenticate_http_readwrite
+    ):
         raise ValueError("--authenticate_http_readonly needs --http_credentials")
-    try:
-        acls = load_acls(flags.acls)
-    except AclError as e:
-        raise ValueError(str(e)) from None
+    acls = load_acls(flags.acls)
     key = executor_tokens.load_or_create_key(
         flags.executor_secret_key, Path(flags.work_dir) / "meta" / "executor_secret_key"
     )

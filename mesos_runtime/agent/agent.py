@@ -483,28 +483,24 @@ class Agent:
                     executor.phase = ExecutorPhase.TERMINATED
                 continue
             if info.id is not None:
-                self.status_updates.update(
-                    info.id,
-                    TaskStatus(
-                        task_id=task.task_id,
-                        state=TaskState.TASK_FAILED,
-                        message=message,
-                        reason=StatusReason.REASON_CONTAINER_LAUNCH_FAILED,
-                        source=StatusSource.SOURCE_AGENT,
-                        agent_id=self.agent_id,
-                        timestamp=now(),
-                    ),
-                    None,
+                self._fail_unlaunched(
+                    info.id, task, message, StatusReason.REASON_CONTAINER_LAUNCH_FAILED
                 )
 
     def _reject(self, framework: Framework, task: TaskInfo, message: str) -> None:
+        self._fail_unlaunched(framework.id, task, message, StatusReason.REASON_TASK_INVALID)
+
+    def _fail_unlaunched(
+        self, framework_id: FrameworkID, task: TaskInfo, message: str, reason: StatusReason
+    ) -> None:
+        """TASK_FAILED for a task that never got an executor (nothing to release)."""
         self.status_updates.update(
-            framework.id,
+            framework_id,
             TaskStatus(
                 task_id=task.task_id,
                 state=TaskState.TASK_FAILED,
                 message=message,
-                reason=StatusReason.REASON_TASK_INVALID,
+                reason=reason,
                 source=StatusSource.SOURCE_AGENT,
                 agent_id=self.agent_id,
                 timestamp=now(),

@@ -19,8 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from mesos_runtime import MESOS_API_VERSION, __version__
-from mesos_runtime.security.acls import AclError, load_acls
-from mesos_runtime.security.credentials import CredentialError, load_credentials
+from mesos_runtime.security.acls import load_acls
+from mesos_runtime.security.credentials import credentials_flag
 from mesos_runtime.security.http_limits import ConnectionGuard, GuardedRunner, connection_limit
 from mesos_runtime.security.tls import server_context
 from mesos_runtime.wire.flags import FlagError, HelpRequested, parse_flags
@@ -179,19 +179,10 @@ def build_access(flags: MasterFlags) -> MasterAccess:
             raise ValueError(f"--{name}={value}: only 'basic' (HTTP Basic) is supported")
     if flags.authorizers != "local":
         raise ValueError(f"--authorizers={flags.authorizers}: only 'local' (--acls) is supported")
-    credentials = None
-    if flags.credentials:
-        try:
-            credentials = load_credentials(flags.credentials)
-        except CredentialError as e:
-            raise ValueError(f"--credentials: {e}") from None
-    elif required:
+    credentials = credentials_flag("credentials", flags.credentials)
+    if credentials is None and required:
         raise ValueError(f"--{required[0]} needs --credentials (the principals and secrets)")
-    try:
-        acls = load_acls(flags.acls)
-    except AclError as e:
-        raise ValueError(str(e)) from None
-    return MasterAccess(flags, credentials, acls)
+    return MasterAccess(flags, credentials, load_acls(flags.acls))
 
 
 def check_quorum(flags: MasterFlags) -> None:

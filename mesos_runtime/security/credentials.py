@@ -20,7 +20,14 @@ from pathlib import Path
 from mesos_runtime.wire.mesos import Credential
 from mesos_runtime.wire.record import WireError
 
-__all__ = ["Credential", "CredentialError", "Credentials", "load_credential", "load_credentials"]
+__all__ = [
+    "Credential",
+    "CredentialError",
+    "Credentials",
+    "credentials_flag",
+    "load_credential",
+    "load_credentials",
+]
 
 
 class CredentialError(ValueError):
@@ -80,6 +87,17 @@ def load_credentials(source: str | Path) -> Credentials:
     if not found:
         raise CredentialError(f"{where} holds no credentials")
     return Credentials(found)
+
+
+def credentials_flag(flag: str, value: str | None) -> Credentials | None:
+    """The credentials a daemon's `--<flag>` names (None when unset); ValueError naming
+    the flag when they cannot be used."""
+    if not value:
+        return None
+    try:
+        return load_credentials(value)
+    except CredentialError as e:
+        raise ValueError(f"--{flag}: {e}") from None
 
 
 class Credentials:
