@@ -65,7 +65,8 @@ def up(  # noqa: PLR0917 - typer maps each option to a parameter
     out.print(f"Agents: {', '.join(a.url for a in state.agents)}")
     out.print(f"State:  {where}  (stop with `infinity cluster down`)")
     if state.credential:
-        out.print(f"Auth:   HTTP Basic, credential {state.credential} (the CLI presents it)")
+        out.print(f"Auth:   HTTP Basic, credential {state.credential} (the CLI presents it;")
+        out.print(f"        frameworks: export INFINITY_CREDENTIAL={state.credential})")
 
 
 @app.command()

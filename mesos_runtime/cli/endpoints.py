@@ -10,7 +10,6 @@ TLS: the `LIBPROCESS_SSL_*` environment, as the daemons read it (https, verified
 from __future__ import annotations
 
 import json
-import os
 import ssl
 import urllib.error
 import urllib.parse
@@ -20,14 +19,17 @@ from typing import Any
 
 from mesos_runtime.scheduler.leader import MasterAddressError, base_url
 from mesos_runtime.security.authentication import basic_header
-from mesos_runtime.security.credentials import CredentialError, load_credential
+from mesos_runtime.security.credentials import (
+    CREDENTIAL_ENV,
+    CredentialError,
+    environment_credential,
+    load_credential,
+)
 from mesos_runtime.security.tls import TlsError, client_context
 from mesos_runtime.wire.mesos import Credential
 
 from .localcluster import ClusterState, cluster_dir
 from .output import fail
-
-CREDENTIAL_ENV = "INFINITY_CREDENTIAL"
 
 DEFAULT_MASTER = "127.0.0.1:5050"
 
@@ -66,10 +68,10 @@ def _with_tls_scheme(url: str) -> str:
 def credential_for(url_or_address: str, directory: Path | None = None) -> Credential | None:
     """The credential to present to this daemon: $INFINITY_CREDENTIAL, else the local
     cluster's when the address is one of its daemons."""
-    explicit = os.environ.get(CREDENTIAL_ENV)
     try:
-        if explicit:
-            return load_credential(explicit)
+        explicit = environment_credential()
+        if explicit is not None:
+            return explicit
         state = ClusterState.load(cluster_dir(directory))
     except CredentialError as e:
         fail(f"${CREDENTIAL_ENV}: {e}")

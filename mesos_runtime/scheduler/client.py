@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from mesos_runtime.security.authentication import basic_header
-from mesos_runtime.security.credentials import load_credential
+from mesos_runtime.security.credentials import environment_credential, load_credential
 from mesos_runtime.security.tls import client_context
 from mesos_runtime.wire import recordio
 from mesos_runtime.wire.mesos import (
@@ -86,9 +86,10 @@ class SchedulerClient:
 
     `credential` is presented with every request as HTTP Basic (Mesos' `--credentials` on
     the master; `load_credential(path)` reads a Mesos credential file), and becomes
-    `framework_info.principal` when that is unset. `ssl` is the TLS context for the master;
-    when None it comes from the `LIBPROCESS_SSL_*` environment, as libprocess does (None
-    there too: plain HTTP).
+    `framework_info.principal` when that is unset; when None, the file named by
+    `$INFINITY_CREDENTIAL` is used, if set (as `infinity cluster up` suggests). `ssl` is the
+    TLS context for the master; when None it comes from the `LIBPROCESS_SSL_*` environment,
+    as libprocess does (None there too: plain HTTP).
     """
 
     def __init__(
@@ -107,6 +108,8 @@ class SchedulerClient:
         ssl: ssllib.SSLContext | None = None,
     ) -> None:
         self.master = master
+        if credential is None:
+            credential = environment_credential()
         if credential is not None and framework_info.principal is None:
             framework_info = framework_info.replace(principal=credential.principal)
         self.framework_info = framework_info

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from mesos_runtime.wire.mesos import Credential
@@ -25,6 +26,7 @@ __all__ = [
     "CredentialError",
     "Credentials",
     "credentials_flag",
+    "environment_credential",
     "load_credential",
     "load_credentials",
 ]
@@ -78,6 +80,16 @@ def load_credential(source: str | Path) -> Credential:
     if len(found) != 1:
         raise CredentialError(f"{where}: expected one credential, found {len(found)}")
     return found[0]
+
+
+# a client's credential file, for the CLI and for frameworks built on the scheduler library
+CREDENTIAL_ENV = "INFINITY_CREDENTIAL"
+
+
+def environment_credential(environ: Mapping[str, str] | None = None) -> Credential | None:
+    """The credential `$INFINITY_CREDENTIAL` names (None when unset)."""
+    path = (os.environ if environ is None else environ).get(CREDENTIAL_ENV)
+    return load_credential(path) if path else None
 
 
 def load_credentials(source: str | Path) -> Credentials:

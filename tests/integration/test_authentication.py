@@ -273,3 +273,38 @@ async def test_sandboxes_and_maintenance_need_credentials(cluster) -> None:
     async with _as(master, None) as anonymous:
         down = {"type": "START_MAINTENANCE", "start_maintenance": {"machines": [{"ip": "1"}]}}
         assert (await anonymous.post("/api/v1", down)).status == 401
+
+
+async def test_the_scheduler_library_presents_a_credential_given_or_from_the_environment(
+    cluster, tmp_path: Path, monkeypatch
+) -> None:
+    from mesos_runtime.scheduler.client import CallError, SchedulerClient, load_credential
+    from mesos_runtime.wire.mesos import FrameworkInfo
+
+    master, _agent = cluster
+    path = tmp_path / "fw-a.json"
+    path.write_text(json.dumps({"principal": "fw-a", "secret": SECRETS["fw-a"]}))
+    info = FrameworkInfo(user="root", name="library")
+    monkeypatch.delenv("INFINITY_CREDENTIAL", raising=False)
+    async with SchedulerClient(master.address, info) as anonymous:
+        with pytest.raises(CallError) as refused:
+            await anext(anonymous.subscribe())
+        assert refused.value.status == 401
+    for client in (
+        SchedulerClient(master.address, info, credential=load_credential(path)),
+        _from_environment(monkeypatch, path, master.address, info),
+    ):
+        async with client:
+            events = client.subscribe()  # kept: the stream lives as long as the generator
+            event = await anext(events)
+            assert event.subscribed is not None
+            assert client.framework_info.principal == "fw-a"
+            await client.teardown()
+            await events.aclose()
+
+
+def _from_environment(monkeypatch, path: Path, address: str, info: Any) -> Any:
+    from mesos_runtime.scheduler.client import SchedulerClient
+
+    monkeypatch.setenv("INFINITY_CREDENTIAL", str(path))
+    return SchedulerClient(address, info)

@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from mesos_runtime.security.authentication import basic_header
+from mesos_runtime.wire.mesos import Credential
 from tests.harness import daemons
 from tests.harness.v1_client import AgentChannel, V1Client, framework_info, task_info
 from tests.integration.test_agent_tasks import kill_leftover_tasks
@@ -261,8 +263,12 @@ async def test_access_sandboxes_by_user_on_the_agent(tmp_path: Path) -> None:
                 url = f"{agent.url}/files/read?path={directory}/out&offset=0"
                 async with aiohttp.ClientSession() as http:
                     for principal, status in (("ops", 200), ("kafka", 403), (None, 403)):
-                        auth = aiohttp.BasicAuth(principal, principal + "-s") if principal else None
-                        async with http.get(url, auth=auth) as response:
+                        headers = {}
+                        if principal is not None:
+                            headers["Authorization"] = basic_header(
+                                Credential(principal=principal, secret=principal + "-s")
+                            )
+                        async with http.get(url, headers=headers) as response:
                             assert response.status == status, principal
                             if status == 403:
                                 assert "may not read sandboxes of user 'root'" in (
