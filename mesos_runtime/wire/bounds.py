@@ -22,6 +22,9 @@ MAX_HOSTNAME = 255
 MAX_STRING = 1 << 20  # any other string field
 MAX_BYTES = 8 << 20  # a `bytes` field (TaskInfo.data, messages), as base64 characters
 MAX_JSON_DEPTH = 100  # protobuf's default recursion limit
+# records bound their own nesting; what a record keeps as opaque JSON (`container`,
+# `discovery`, ...) is bounded here, so that encoding it again can never recurse too deep
+MAX_OPAQUE_DEPTH = 64
 MAX_INT = (1 << 64) - 1  # uint64
 MIN_INT = -(1 << 63)  # int64
 MAX_SCALAR = 1e15  # Mesos keeps scalars as int64 thousandths
@@ -41,7 +44,8 @@ def check_id(value: str, path: str) -> str:
         raise WireError(f"field '{path}': '{value}' is disallowed")
     if _ID_INVALID.search(value):
         raise WireError(f"field '{path}': {value[:64]!r} contains a control character, '/' or '\\'")
-    if len(value) > MAX_ID_BYTES or len(encode_utf8(value, path)) > MAX_ID_BYTES:
+    size = len(value) if value.isascii() else len(encode_utf8(value, path))
+    if size > MAX_ID_BYTES:
         raise WireError(f"field '{path}' is longer than {MAX_ID_BYTES} bytes")
     return value
 
@@ -78,8 +82,9 @@ def _reject_constant(name: str) -> Any:
 
 
 def loads_untrusted(body: bytes | str) -> Any:
-    """Parse a request body: JSON with finite numbers only, nested at most MAX_JSON_DEPTH
-    deep, with strings that are valid Unicode. Raises WireError saying what is wrong."""
+    """Parse a request body: JSON with finite numbers only and strings that are valid
+    Unicode; nesting that would exhaust the parser is refused (records bound the rest:
+    their own shape, and `check_opaque` for the JSON they keep). Raises WireError."""
     try:
         doc = json.loads(body, parse_constant=_reject_constant)
     except RecursionError:
@@ -87,9 +92,6 @@ def loads_untrusted(body: bytes | str) -> Any:
     except (ValueError, UnicodeDecodeError) as e:
         raise WireError(str(e)) from None
     raw = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")
-    # depth can only exceed the bound when there are that many containers at all
-    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:
-        _check_depth(doc)
     if _SURROGATE_ESCAPE.search(raw):
         # json.loads joins escaped surrogate pairs; whatever is left alone cannot be encoded
         try:
@@ -101,13 +103,18 @@ def loads_untrusted(body: bytes | str) -> Any:
     return doc
 
 
-def _check_depth(doc: Any) -> None:
+def check_opaque(doc: Any, path: str) -> Any:
+    """JSON a record keeps as it is (not decoded into records): nested at most
+    MAX_OPAQUE_DEPTH deep."""
+    if not isinstance(doc, (dict, list)):
+        return doc
     stack = [(doc, 1)]
     while stack:
         value, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise WireError(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+        if depth > MAX_OPAQUE_DEPTH:
+            raise WireError(f"field '{path}' is nested deeper than {MAX_OPAQUE_DEPTH} levels")
         children = value.values() if isinstance(value, dict) else value
         for child in children:
             if isinstance(child, (dict, list)):
                 stack.append((child, depth + 1))
+    return doc

@@ -219,7 +219,7 @@ def _encode_bytes(value: bytes) -> str:
 def _decode_json_object(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise WireError(f"field '{path}' must be a JSON object")
-    return value
+    return bounds.check_opaque(value, path)  # type: ignore[no-any-return]
 
 
 def _enum_codec(kind: type[enum.Enum]) -> tuple[_Decoder, _Encoder]:
@@ -267,7 +267,7 @@ def _codec_for(hint: Any, meta: Any = None) -> tuple[_Decoder, _Encoder]:
     if origin is dict or hint is dict:
         return _decode_json_object, _identity
     if hint is typing.Any:
-        return (lambda v, p: v), _identity
+        return bounds.check_opaque, _identity
     if isinstance(hint, type):
         if issubclass(hint, Record):
             return hint.from_json, lambda r: r.to_json()

@@ -14,7 +14,7 @@ import pytest
 from mesos_runtime.agent.paths import Layout, UnsafePath
 from mesos_runtime.master.flags import MasterFlags
 from mesos_runtime.wire import WireError
-from mesos_runtime.wire.bounds import MAX_JSON_DEPTH, loads_untrusted
+from mesos_runtime.wire.bounds import MAX_JSON_DEPTH, MAX_OPAQUE_DEPTH, loads_untrusted
 from mesos_runtime.wire.flags import FlagError, HelpRequested, flag, parse_flags
 from mesos_runtime.wire.mesos import FrameworkInfo, TaskInfo, TaskStatus
 from mesos_runtime.wire.resources import Resources
@@ -96,8 +96,11 @@ def test_untrusted_json_refuses_nan_infinity_deep_nesting_and_lone_surrogates() 
             loads_untrusted(body)
     with pytest.raises(WireError, match="nested deeper"):
         loads_untrusted(b"[" * 100_000 + b"]" * 100_000)
-    with pytest.raises(WireError, match="nested deeper"):
-        loads_untrusted(b'{"a":' * (MAX_JSON_DEPTH + 1) + b"1" + b"}" * (MAX_JSON_DEPTH + 1))
+    # what parses is bounded where it is kept: a record's opaque JSON (e.g. `container`)
+    deep = json.loads('{"a":' * (MAX_OPAQUE_DEPTH + 1) + "1" + "}" * (MAX_OPAQUE_DEPTH + 1))
+    task = {"name": "t", "task_id": {"value": "t"}, "agent_id": {"value": "a"}}
+    with pytest.raises(WireError, match=r"field 'container' is nested deeper than 64"):
+        TaskInfo.from_json({**task, "container": deep})
     with pytest.raises(WireError, match="lone surrogate"):
         loads_untrusted(b'{"name": "x\\ud800y"}')
     # a surrogate pair is one character, and fine; so is nesting up to the bound
