@@ -42,12 +42,15 @@ class BodyRefused(Exception):
 
 async def read_body(request: web.Request, limit: int, timeout: float = BODY_TIMEOUT) -> bytes:
     """The request body, at most `limit` bytes, received within `timeout` seconds."""
-    if request.content_length is not None and request.content_length > limit:
+    length = request.content_length
+    if length is not None and length > limit:
         raise BodyRefused(413, f"Request body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     try:
         async with asyncio.timeout(timeout):
+            if length is not None:  # the common case: aiohttp's own read, within the limit
+                return await request.read()
             async for chunk in request.content.iter_any():
                 size += len(chunk)
                 if size > limit:
