@@ -60,14 +60,19 @@ def verify(key: bytes, token: str) -> ExecutorClaims:
     expected = hmac.new(key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
     try:
         presented = _unb64(signature)
-        if not hmac.compare_digest(presented, expected):
-            raise TokenError("the token's signature does not verify")
-        if json.loads(_unb64(header)).get("alg") != "HS256":
-            raise TokenError("the token is not signed with HS256")
+    except ValueError:
+        raise TokenError("the token is malformed") from None
+    if not hmac.compare_digest(presented, expected):
+        raise TokenError("the token's signature does not verify")
+    try:
+        algorithm = json.loads(_unb64(header)).get("alg")
         claims = json.loads(_unb64(payload))
-        return ExecutorClaims(str(claims["fid"]), str(claims["eid"]), str(claims["cid"]))
+        parsed = ExecutorClaims(str(claims["fid"]), str(claims["eid"]), str(claims["cid"]))
     except (ValueError, KeyError, TypeError, AttributeError):
         raise TokenError("the token is malformed") from None
+    if algorithm != "HS256":
+        raise TokenError("the token is not signed with HS256")
+    return parsed
 
 
 def load_or_create_key(flag: str | None, default: Path) -> bytes:
