@@ -58,6 +58,7 @@ from mesos_runtime.wire.mesos import (
 from mesos_runtime.wire.resources import Resources
 
 from . import checkpoint
+from .access import AgentAccess
 from .command_executor import BuiltinContext, CommandExecutor
 from .containerizer import Containerizer
 from .custom_executor import CustomExecutor
@@ -67,7 +68,7 @@ from .fetcher import Fetcher
 from .flags import AgentFlags
 from .gc import GarbageCollector
 from .isolation import IsolationState, create_isolator
-from .paths import Layout, link_latest
+from .paths import Layout, link_latest, task_meta
 from .state import (
     MAX_COMPLETED_FRAMEWORKS,
     AgentTask,
@@ -78,6 +79,7 @@ from .state import (
 )
 from .status_updates import StatusUpdateManager
 from .task_runner import RunnerCheckpoint
+from .users import Users
 
 log = logging.getLogger("mesos_runtime.agent")
 
@@ -85,8 +87,9 @@ log = logging.getLogger("mesos_runtime.agent")
 class Agent:
     """The agent's state and behaviour, independent of HTTP."""
 
-    def __init__(self, flags: AgentFlags, info: AgentInfo) -> None:
+    def __init__(self, flags: AgentFlags, info: AgentInfo, access: AgentAccess) -> None:
         self.flags = flags
+        self.access = access
         self.info = info  # `id` set once registered
         self.layout = Layout(Path(flags.work_dir))
         self.containerizer = Containerizer(create_isolator(flags.isolation, flags.cgroups_root))
@@ -135,6 +138,8 @@ class Agent:
             agent_id=lambda: self.agent_id_value,
             kill_grace=float(flags.executor_shutdown_grace_period),
             environment=self._environment,
+            executor_token=access.executor_token,
+            users=Users(flags.switch_user),
         )
 
     # --- identity -------------------------------------------------------------------
@@ -222,9 +227,17 @@ class Agent:
     def handle_event(self, event: AgentEvent) -> None:
         kind = event.type
         if kind is AgentEventType.RUN_TASK and event.run_task:
-            self.run_task(event.run_task)
+            run = event.run_task
+            try:
+                self.run_task(run)
+            except Exception as e:  # noqa: BLE001 - any launch error fails the task, loudly
+                self._launch_failed(run.framework_info, [run.task], e)
         elif kind is AgentEventType.RUN_TASK_GROUP and event.run_task_group:
-            self.run_task_group(event.run_task_group)
+            group = event.run_task_group
+            try:
+                self.run_task_group(group)
+            except Exception as e:  # noqa: BLE001 - as above
+                self._launch_failed(group.framework_info, list(group.task_group.tasks), e)
         elif kind is AgentEventType.KILL_TASK and event.kill_task:
             k = event.kill_task
             grace = (
@@ -331,17 +344,22 @@ class Agent:
         # one file says everything about the run, including the tasks it starts with; in a
         # new directory, written in place: torn, it is a run that never started (recovery
         # drops a run without a readable run.json)
-        run_json = checkpoint.dumps(
-            {
-                "container_id": container_id,
-                "kind": kind.value,
-                "directory": str(directory),
-                "isolation": executor.isolation.to_json(),
-                "executor_info": executor.info.to_json(),
-                "tasks": [t.to_json() for t in tasks],
-            }
-        )
-        checkpoint.create_text(meta / "run.json", run_json)
+        try:
+            run_json = checkpoint.dumps(
+                {
+                    "container_id": container_id,
+                    "kind": kind.value,
+                    "directory": str(directory),
+                    "isolation": executor.isolation.to_json(),
+                    "executor_info": executor.info.to_json(),
+                    "tasks": [t.to_json() for t in tasks],
+                }
+            )
+            checkpoint.create_text(meta / "run.json", run_json)
+        except BaseException:
+            # nothing runs in this container yet: release its isolation (cgroups)
+            self._spawn(self.containerizer.destroy(executor.isolation))
+            raise
         framework.executors[eid] = executor
         return executor
 
@@ -352,7 +370,7 @@ class Agent:
         entry = AgentTask(task, executor.framework_id, executor.id)
         self.frameworks[executor.framework_id.value].task_executors[entry.id] = executor.id
         if not checkpointed:
-            checkpoint.write_record(executor.meta / "tasks" / f"{entry.id}.info", task)
+            checkpoint.write_record(Path(f"{task_meta(executor.meta, entry.id)}.info"), task)
         (executor.queued if queued else executor.launched)[entry.id] = entry
         return entry
 
@@ -450,14 +468,39 @@ class Agent:
             total = total + Resources.from_wire(task.resources)
         executor.isolation = self.containerizer.update(executor.isolation, total)
 
+    def _launch_failed(self, info: FrameworkInfo, tasks: list[TaskInfo], error: Exception) -> None:
+        """A launch that failed before its tasks ran: each task becomes TASK_FAILED with the
+        reason, and whatever the launch created (container, cgroups, sandbox) is released."""
+        log.error("launch of %s failed: %s", ", ".join(t.task_id.value for t in tasks), error)
+        message = f"Failed to launch: {error}"
+        framework = self.frameworks.get(info.id.value) if info.id else None
+        for task in tasks:
+            found = self._find_task(framework.id, task.task_id.value) if framework else None
+            if found is not None:
+                executor, _task = found
+                if executor.phase is not ExecutorPhase.TERMINATED:
+                    self.executor_launch_failed(executor, message)
+                    executor.phase = ExecutorPhase.TERMINATED
+                continue
+            if info.id is not None:
+                self._fail_unlaunched(
+                    info.id, task, message, StatusReason.REASON_CONTAINER_LAUNCH_FAILED
+                )
+
     def _reject(self, framework: Framework, task: TaskInfo, message: str) -> None:
+        self._fail_unlaunched(framework.id, task, message, StatusReason.REASON_TASK_INVALID)
+
+    def _fail_unlaunched(
+        self, framework_id: FrameworkID, task: TaskInfo, message: str, reason: StatusReason
+    ) -> None:
+        """TASK_FAILED for a task that never got an executor (nothing to release)."""
         self.status_updates.update(
-            framework.id,
+            framework_id,
             TaskStatus(
                 task_id=task.task_id,
                 state=TaskState.TASK_FAILED,
                 message=message,
-                reason=StatusReason.REASON_TASK_INVALID,
+                reason=reason,
                 source=StatusSource.SOURCE_AGENT,
                 agent_id=self.agent_id,
                 timestamp=now(),
@@ -540,7 +583,7 @@ class Agent:
                 executor.completed.append(task)
                 self._maybe_complete(executor)
             return
-        log_path = executor.meta / "tasks" / f"{task.id}.updates"
+        log_path = Path(f"{task_meta(executor.meta, task.id)}.updates")
         self.status_updates.update(executor.framework_id, status, log_path)
 
     def _count_terminal(self, state: TaskState) -> None:
@@ -928,7 +971,7 @@ class Agent:
                 task_infos.append(later)
         for task_info in task_infos:
             task = AgentTask(task_info, framework.id, executor.id)
-            prefix = meta / "tasks" / task.id
+            prefix = task_meta(meta, task.id)
             updates = self.status_updates.recover(framework.id, task.id, Path(f"{prefix}.updates"))
             for update in updates:
                 task.record_status(update)

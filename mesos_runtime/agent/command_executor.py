@@ -28,8 +28,10 @@ from mesos_runtime.wire.mesos import (
 from .containerizer import Containerizer
 from .fetcher import Fetcher
 from .isolation import Limitation
+from .paths import task_meta
 from .state import Executor, ExecutorHost, ExecutorPhase
 from .task_runner import OomWatch, RunnerCheckpoint, TaskRunner
+from .users import Users, task_user_name
 
 
 @dataclass(slots=True)
@@ -42,6 +44,8 @@ class BuiltinContext:
     agent_id: Callable[[], str]
     kill_grace: float
     environment: Callable[[Executor, TaskInfo | None, Path], dict[str, str]]
+    executor_token: Callable[[Executor], str]  # what a custom executor authenticates with
+    users: Users  # who tasks run as (--switch_user)
 
 
 class CommandExecutor:
@@ -103,7 +107,7 @@ class CommandExecutor:
 
     def task_meta(self, task: TaskInfo) -> Path:
         """The prefix of the task's checkpoint files (`.runner`, `.exit_status`, ...)."""
-        return self.executor.meta / "tasks" / task.task_id.value
+        return task_meta(self.executor.meta, task.task_id.value)
 
     def _runner(self, task: TaskInfo) -> TaskRunner:
         sandbox = self.task_sandbox(task)
@@ -121,6 +125,8 @@ class CommandExecutor:
             kill_grace=self._grace(task),
             killing_state=self.framework.has_capability(FrameworkCapabilityType.TASK_KILLING_STATE),
             partition_aware=self.framework.has_capability(FrameworkCapabilityType.PARTITION_AWARE),
+            users=self.ctx.users,
+            user_name=task_user_name(task.command, self.framework),
             on_status=lambda state, message, reason, source, healthy, tid=task.task_id: (
                 self.ctx.host.task_status(
                     self.executor,

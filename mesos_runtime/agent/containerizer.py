@@ -25,6 +25,7 @@ from mesos_runtime.wire.record import Record, record, required
 from mesos_runtime.wire.resources import Resources
 
 from .isolation import IsolationState, Isolator, Limitation, isolator_for
+from .users import TaskUser
 
 # $1: status file, $2: working directory, $3: sandbox (stdout/stderr), the rest: the argv.
 # stdout/stderr are opened here rather than as spawn file actions: the agent is blocked
@@ -174,8 +175,13 @@ class Containerizer:
         workdir: Path,
         sandbox: Path,
         status_file: Path,
+        user: TaskUser | None = None,
     ) -> ContainerProcess:
-        """Start `argv` in the container; its stdout/stderr go to `sandbox`."""
+        """Start `argv` in the container; its stdout/stderr go to `sandbox`. With `user`,
+        the command runs as that user (the launcher itself stays root: it joins the
+        cgroups and writes the exit status into the agent's checkpoint)."""
+        if user is not None:
+            argv = [*user.switch_argv(), *argv]
         prelude = "".join(
             f'{cmd} || {{ echo 125 > "$f"; exit 125; }}\n'
             for cmd in isolator_for(isolation, self.isolator).prelude(isolation)
@@ -207,6 +213,7 @@ class Containerizer:
         workdir: Path,
         sandbox: Path,
         status_file: Path,
+        user: TaskUser | None = None,
     ) -> ContainerProcess:
         """`launch` for coroutines. It runs inline: vfork blocks only until the child has
         exec'd, and a worker thread measured slower (GIL hand-offs around every syscall)."""
@@ -217,6 +224,7 @@ class Containerizer:
             workdir=workdir,
             sandbox=sandbox,
             status_file=status_file,
+            user=user,
         )
 
     def recover(self, checkpoint: ProcessCheckpoint) -> ContainerProcess:

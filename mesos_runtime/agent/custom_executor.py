@@ -15,6 +15,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from mesos_runtime.security import executor_tokens
+from mesos_runtime.security.tls import TlsSettings
 from mesos_runtime.wire.executor import (
     ExecutorAcknowledged,
     ExecutorEvent,
@@ -40,6 +42,7 @@ from .command_executor import BuiltinContext
 from .containerizer import ContainerProcess, ProcessCheckpoint, command_argv
 from .fetcher import FetchError
 from .state import Executor, ExecutorPhase
+from .users import UserError, task_user_name
 
 _CLOSE = None  # sentinel put on a subscriber's queue to end its stream
 
@@ -91,11 +94,16 @@ class CustomExecutor:
             if command is None:
                 raise ValueError("ExecutorInfo has no 'command' to run")
             argv = command_argv(command)
+            user = await self.ctx.users.resolve(task_user_name(command, self.framework))
+            if user is not None:
+                user.own_sandbox(self.executor.directory)
             if command.uris:
-                await self.ctx.fetcher.fetch(command.uris, self.executor.directory)
+                await self.ctx.fetcher.fetch(command.uris, self.executor.directory, user)
             assert self.executor.isolation is not None
             env = self.ctx.environment(self.executor, None, self.executor.directory)
             env.update(self._executor_env())
+            if user is not None:
+                env.update(user.environment())
             self.process = await self.ctx.containerizer.spawn(
                 self.executor.isolation,
                 argv,
@@ -103,8 +111,10 @@ class CustomExecutor:
                 workdir=self.executor.directory,
                 sandbox=self.executor.directory,
                 status_file=self.executor.meta / "exit_status",
+                user=user,
             )
-        except (FetchError, ValueError, OSError) as e:
+        except (FetchError, UserError, ValueError, OSError, UnicodeError) as e:
+            # ValueError: e.g. a NUL in the argv or '=' in an environment name
             self.executor.phase = ExecutorPhase.TERMINATED
             self.ctx.host.executor_launch_failed(self.executor, str(e))
             return
@@ -135,6 +145,10 @@ class CustomExecutor:
             "MESOS_SUBSCRIPTION_BACKOFF_MAX": "2secs",
             "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": format_duration(grace),
             "MESOS_HTTP_COMMAND_EXECUTOR": "0",
+            # the executor API accepts this executor only with it (executor_tokens.py)
+            executor_tokens.ENV: self.ctx.executor_token(self.executor),
+            # the executor API speaks TLS when the agent does: the agent's settings, as Mesos
+            **TlsSettings.from_environment().environment(),
         }
 
     def _shutdown_grace(self) -> float:

@@ -12,12 +12,13 @@ from pathlib import Path
 from mesos_runtime.wire.mesos import TaskInfo, TaskState
 
 from .command_executor import CommandExecutor
+from .paths import task_sandbox
 from .task_runner import TaskRunner
 
 
 class DefaultExecutor(CommandExecutor):
     def task_sandbox(self, task: TaskInfo) -> Path:
-        return self.executor.directory / "tasks" / task.task_id.value
+        return task_sandbox(self.executor.directory, task.task_id.value)
 
     def kill_task(self, task_id: str, grace_period: float | None) -> None:
         # killing one task of a group kills the group, as Mesos' default executor does

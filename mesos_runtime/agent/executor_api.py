@@ -8,12 +8,12 @@ whose body says what is wrong.
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
+from mesos_runtime.security.http_limits import MIB, BodyRefused, read_body
 from mesos_runtime.wire import recordio
 from mesos_runtime.wire.agent_channel import AgentCall, AgentCallType, AgentMessage
+from mesos_runtime.wire.bounds import loads_untrusted
 from mesos_runtime.wire.executor import (
     ExecutorCall,
     ExecutorCallType,
@@ -29,6 +29,7 @@ from .custom_executor import CustomExecutor
 from .state import Executor, ExecutorKind, ExecutorPhase
 
 PATH = "/api/v1/executor"
+BODY_LIMIT = 16 * MIB  # an UPDATE may carry a status' data
 
 
 def _bad(message: str, status: int = 400) -> web.Response:
@@ -42,8 +43,10 @@ async def handle(request: web.Request, agent: Agent) -> web.StreamResponse:
     if content_type != "application/json":
         return _bad(f"Expecting 'Content-Type' of application/json, got '{content_type}'", 415)
     try:
-        body = json.loads(await request.read())
-    except ValueError as e:
+        body = loads_untrusted(await read_body(request, BODY_LIMIT))
+    except BodyRefused as e:
+        return e.response()
+    except WireError as e:
         return _bad(f"Failed to parse body into JSON: {e}")
     try:
         call = ExecutorCall.from_json(body)
@@ -57,6 +60,9 @@ async def handle(request: web.Request, agent: Agent) -> web.StreamResponse:
         )
     if executor.kind is not ExecutorKind.CUSTOM or not isinstance(executor.runtime, CustomExecutor):
         return _bad(f"Executor '{executor.id}' is built into the agent; it cannot subscribe")
+    refused = agent.access.executor_call(request, call, executor)
+    if refused is not None:
+        return refused
     match call.type:
         case ExecutorCallType.SUBSCRIBE:
             return await _subscribe(request, agent, executor, executor.runtime)

@@ -5,6 +5,8 @@ It verifies a URI's `checksum` (`sha256:<hex>` / `sha512:<hex>`), keeps a per-ag
 for URIs marked `cache` (keyed by URI, least recently used evicted beyond
 `--fetcher_cache_size`), sets the executable bit, and extracts archives (.tar, .tar.gz,
 .tgz, .tar.bz2, .tar.xz, .zip) refusing any member that would land outside the sandbox.
+Everything is written without following links (extraction.py); with a task user, it owns
+what is fetched and local files are read with its permissions.
 """
 
 from __future__ import annotations
@@ -14,15 +16,20 @@ import contextlib
 import hashlib
 import os
 import shutil
-import stat
 import tarfile
+import time
 import urllib.parse
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import aiohttp
 
 from mesos_runtime.wire.mesos import URI
+
+from . import extraction
+from .extraction import SandboxWriter, UnsafeMember
+from .users import TaskUser
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
 _CHUNK = 1 << 16
@@ -57,22 +64,6 @@ def _is_archive(name: str) -> bool:
     return name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
-def _inside(root: Path, candidate: Path) -> bool:
-    root = root.resolve()
-    try:
-        candidate.resolve().relative_to(root)
-        return True
-    except ValueError:
-        return False
-
-
-def _safe_output_path(sandbox: Path, relative: str, uri: URI) -> Path:
-    target = sandbox / relative
-    if PurePosixPath(relative).is_absolute() or not _inside(sandbox, target):
-        raise FetchError(f"URI '{uri.value}': output_file {relative!r} escapes the sandbox")
-    return target
-
-
 class Fetcher:
     """Fetches URIs into sandboxes; owns the agent's download cache and HTTP session."""
 
@@ -87,25 +78,44 @@ class Fetcher:
             await self._session.close()
             self._session = None
 
-    async def fetch(self, uris: list[URI], sandbox: Path) -> None:
-        """Fetch every URI in order; raise FetchError naming the first that fails."""
+    async def fetch(self, uris: list[URI], sandbox: Path, user: TaskUser | None = None) -> None:
+        """Fetch every URI in order; raise FetchError naming the first that fails. With a
+        `user`, what is fetched belongs to it and local files are read as it."""
         for uri in uris:
-            await self._fetch_one(uri, sandbox)
+            await self._fetch_one(uri, sandbox, user)
 
-    async def _fetch_one(self, uri: URI, sandbox: Path) -> None:
+    async def _fetch_one(self, uri: URI, sandbox: Path, user: TaskUser | None) -> None:
         checksum = _expected_checksum(uri)
-        name = _basename(uri)
-        target = _safe_output_path(sandbox, uri.output_file or name, uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if uri.cache:
-            await self._fetch_cached(uri, target, checksum)
-        else:
-            await self._download(uri, target, checksum)
-        if uri.executable:
-            mode = target.stat().st_mode
-            target.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        elif uri.extract is not False and _is_archive(target.name):
-            await asyncio.to_thread(extract, target, target.parent, uri.value)
+        name = uri.output_file or _basename(uri)
+        try:
+            SandboxWriter.parts(name)
+        except UnsafeMember:
+            raise FetchError(
+                f"URI '{uri.value}': output_file {name!r} escapes the sandbox"
+            ) from None
+        mode = 0o755 if uri.executable else 0o644
+        owner = user.owner if user is not None else None
+        try:
+            # the file is created without following links, and extracted from the very
+            # descriptor written: nothing in the sandbox can redirect either step
+            with SandboxWriter(sandbox, owner) as tree, tree.create_file(name, mode) as out:
+                try:
+                    if uri.cache:
+                        await self._fetch_cached(uri, out, checksum, user)
+                    else:
+                        await self._download(uri, out, checksum, user)
+                except BaseException:
+                    tree.remove(name)  # nothing half-fetched stays behind
+                    raise
+                if not uri.executable and uri.extract is not False and _is_archive(name):
+                    out.flush()
+                    out.seek(0)
+                    dest = sandbox.joinpath(*SandboxWriter.parts(name)[:-1])
+                    await asyncio.to_thread(extract, out, dest, sandbox, owner, uri.value)
+        except UnsafeMember as e:
+            raise FetchError(f"URI '{uri.value}': {e}") from None
+        except OSError as e:
+            raise FetchError(f"Failed to fetch '{uri.value}' into the sandbox: {e}") from None
 
     # --- the cache ------------------------------------------------------------------
 
@@ -113,22 +123,40 @@ class Fetcher:
         key = hashlib.sha256(uri.value.encode()).hexdigest()[:32]
         return self.cache_dir / key / _basename(uri)
 
-    async def _fetch_cached(self, uri: URI, target: Path, checksum: tuple[str, str] | None) -> None:
+    async def _fetch_cached(
+        self,
+        uri: URI,
+        out: BinaryIO,
+        checksum: tuple[str, str] | None,
+        user: TaskUser | None,
+    ) -> None:
         entry = self._cache_entry(uri)
+        if user is not None and _is_local(uri):
+            # a local file is read as the task's user: the cache (read by the agent) would
+            # hand it to users who may not read it
+            await self._download(uri, out, checksum, user)
+            return
         async with self._cache_lock:
             if entry.exists():
                 if checksum is None or _digest_file(entry, checksum[0]) == checksum[1]:
-                    os.utime(entry)  # most recently used
-                    await asyncio.to_thread(shutil.copyfile, entry, target)
+                    _touch(entry)  # most recently used
+                    await asyncio.to_thread(_copy_into, entry, out)
                     return
                 entry.unlink()  # stale: the artifact behind the URI changed
         entry.parent.mkdir(parents=True, exist_ok=True)
         partial = entry.with_name(f".{entry.name}.{os.getpid()}.part")
-        await self._download(uri, partial, checksum)
+        try:
+            with open(partial, "wb") as cached:
+                await self._download(uri, cached, checksum, None)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+            raise
         async with self._cache_lock:
             partial.replace(entry)
+            _touch(entry)
             self._evict(keep=entry)
-        await asyncio.to_thread(shutil.copyfile, entry, target)
+        await asyncio.to_thread(_copy_into, entry, out)
 
     def _evict(self, keep: Path) -> None:
         entries = [p for p in self.cache_dir.glob("*/*") if p.is_file() and p != keep]
@@ -143,15 +171,24 @@ class Fetcher:
 
     # --- downloads --------------------------------------------------------------------
 
-    async def _download(self, uri: URI, target: Path, checksum: tuple[str, str] | None) -> None:
+    async def _download(
+        self,
+        uri: URI,
+        out: BinaryIO,
+        checksum: tuple[str, str] | None,
+        user: TaskUser | None,
+    ) -> None:
         parsed = urllib.parse.urlparse(uri.value)
         digest = hashlib.new(checksum[0]) if checksum else None
         try:
             if parsed.scheme in ("http", "https"):
-                await self._download_http(uri, target, digest)
-            elif parsed.scheme == "file" or (not parsed.scheme and uri.value.startswith("/")):
+                await self._download_http(uri, out, digest)
+            elif _is_local(uri):
                 source = Path(urllib.parse.unquote(parsed.path) if parsed.scheme else uri.value)
-                await asyncio.to_thread(_copy_local, source, target, digest)
+                if user is None:
+                    await asyncio.to_thread(_copy_local, source, out, digest)
+                else:
+                    await _copy_local_as(source, out, digest, user)
             else:
                 raise FetchError(
                     f"URI '{uri.value}': unsupported scheme (use http(s)://, file:// "
@@ -162,14 +199,12 @@ class Fetcher:
         except (TimeoutError, OSError, aiohttp.ClientError) as e:
             raise FetchError(f"Failed to fetch '{uri.value}': {e}") from None
         if digest is not None and checksum is not None and digest.hexdigest() != checksum[1]:
-            with contextlib.suppress(FileNotFoundError):
-                target.unlink()
             raise FetchError(
                 f"Failed to fetch '{uri.value}': {checksum[0]} checksum mismatch "
                 f"(expected {checksum[1]}, got {digest.hexdigest()})"
             )
 
-    async def _download_http(self, uri: URI, target: Path, digest: hashlib._Hash | None) -> None:
+    async def _download_http(self, uri: URI, out: BinaryIO, digest: hashlib._Hash | None) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
@@ -179,21 +214,63 @@ class Fetcher:
                 raise FetchError(
                     f"Failed to fetch '{uri.value}': HTTP {response.status} {response.reason}"
                 )
-            with open(target, "wb") as out:
-                async for chunk in response.content.iter_chunked(_CHUNK):
-                    out.write(chunk)
-                    if digest is not None:
-                        digest.update(chunk)
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                out.write(chunk)
+                if digest is not None:
+                    digest.update(chunk)
 
 
-def _copy_local(source: Path, target: Path, digest: hashlib._Hash | None) -> None:
+def _touch(path: Path) -> None:
+    # the file system's own clock ticks in jiffies: a hit and a download in the same tick
+    # would tie, and the least recently used could not be told apart
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))
+
+
+def _is_local(uri: URI) -> bool:
+    scheme = urllib.parse.urlparse(uri.value).scheme
+    return scheme == "file" or (not scheme and uri.value.startswith("/"))
+
+
+def _copy_local(source: Path, out: BinaryIO, digest: hashlib._Hash | None) -> None:
     if not source.is_file():
         raise FetchError(f"Failed to fetch '{source}': no such file")
-    with open(source, "rb") as src, open(target, "wb") as out:
+    with open(source, "rb") as src:
         while chunk := src.read(_CHUNK):
             out.write(chunk)
             if digest is not None:
                 digest.update(chunk)
+
+
+async def _copy_local_as(
+    source: Path, out: BinaryIO, digest: hashlib._Hash | None, user: TaskUser
+) -> None:
+    """Read a local file with the task user's permissions (a `cat` run as that user), so a
+    task cannot fetch what its user may not read."""
+    process = await asyncio.create_subprocess_exec(
+        "cat",
+        "--",
+        str(source),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        user=user.uid,
+        group=user.gid,
+        extra_groups=list(user.groups),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    while chunk := await process.stdout.read(_CHUNK):
+        out.write(chunk)
+        if digest is not None:
+            digest.update(chunk)
+    error = (await process.stderr.read()).decode(errors="replace").strip()
+    if await process.wait() != 0:
+        raise FetchError(f"Failed to fetch '{source}' as user '{user.name}': {error}")
+
+
+def _copy_into(source: Path, out: BinaryIO) -> None:
+    with open(source, "rb") as src:
+        shutil.copyfileobj(src, out, _CHUNK)
 
 
 def _digest_file(path: Path, algorithm: str) -> str:
@@ -207,50 +284,21 @@ def _digest_file(path: Path, algorithm: str) -> str:
 # --- extraction -----------------------------------------------------------------------
 
 
-def _check_member_path(dest: Path, name: str, archive: str) -> Path:
-    pure = PurePosixPath(name)
-    if pure.is_absolute() or ".." in pure.parts:
-        raise FetchError(f"Refusing to extract '{archive}': member '{name}' escapes the sandbox")
-    target = dest / pure
-    if not _inside(dest, target):
-        raise FetchError(
-            f"Refusing to extract '{archive}': member '{name}' escapes the sandbox "
-            "(through a symlink)"
-        )
-    return target
+def extract(
+    archive: BinaryIO,
+    dest: Path,
+    sandbox: Path,
+    owner: tuple[int, int] | None = None,
+    uri: str = "",
+) -> None:
+    """Extract the archive open in `archive` into `dest`, refusing any member that would
+    land outside `sandbox` or leave a link pointing out of it (extraction.py)."""
+    label = uri or getattr(archive, "name", "archive")
 
+    def refuse(reason: str) -> FetchError:
+        return FetchError(f"Refusing to extract '{label}': {reason}")
 
-def extract(archive: Path, dest: Path, uri: str = "") -> None:
-    """Extract `archive` into `dest`, refusing members that would land outside it."""
-    label = uri or archive.name
     try:
-        if archive.name.lower().endswith(".zip"):
-            with zipfile.ZipFile(archive) as z:
-                for info in z.infolist():
-                    _check_member_path(dest, info.filename, label)
-                z.extractall(dest)
-            return
-        with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            for member in members:
-                target = _check_member_path(dest, member.name, label)
-                if member.issym() or member.islnk():
-                    link = PurePosixPath(member.linkname)
-                    base = dest if member.islnk() else target.parent
-                    if link.is_absolute() or not _inside(dest, base / link):
-                        raise FetchError(
-                            f"Refusing to extract '{label}': member '{member.name}' links to "
-                            f"'{member.linkname}' outside the sandbox"
-                        )
-                elif member.isdev():
-                    raise FetchError(
-                        f"Refusing to extract '{label}': member '{member.name}' is a device file"
-                    )
-            # where tarfile has extraction filters (3.11.4+), the data filter re-checks
-            # the same rules; Debian 12's 3.11.2 lacks them, and the checks above suffice
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(dest, members=members, filter="data")
-            else:
-                tar.extractall(dest, members=members)
+        extraction.extract(archive, dest, root=sandbox, owner=owner, refuse=refuse, name=label)
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as e:
         raise FetchError(f"Failed to extract '{label}': {e}") from None

@@ -68,3 +68,30 @@ class AgentFlags:
         Duration(10.0), help="first retry of an unacknowledged status update (doubles to 1mins)"
     )
     config: str | None = flag(help="a file of flags (JSON, YAML or name=value lines)")
+    # --- security (docs/security.md) ----------------------------------------------------
+    credential: str | None = flag(
+        help='this agent\'s credential for the master: a JSON {"principal", "secret"} or a'
+        " 'principal secret' line; a path or file:///path"
+    )
+    authenticatee: str = flag(
+        "crammd5", help="accepted for Mesos compatibility: the channel uses HTTP Basic"
+    )
+    http_credentials: str | None = flag(
+        help="credentials (Mesos' JSON) accepted by this agent's own HTTP endpoints"
+    )
+    authenticate_http_readonly: bool = flag(
+        False, help="read-only endpoints (/state, /files/*, /metrics/snapshot) need credentials"
+    )
+    authenticate_http_readwrite: bool = flag(False, help="read-write endpoints need credentials")
+    authenticate_http_executors: bool = flag(
+        False, help="executors authenticate with the token the agent hands them"
+    )
+    executor_secret_key: str | None = flag(
+        help="file holding the key that signs executor tokens (generated when absent)"
+    )
+    http_authenticators: str = flag("basic", help="HTTP authenticator: only 'basic'")
+    acls: str | None = flag(help="Mesos ACLs (access_sandboxes, ...) as JSON or a path")
+    authorizer: str = flag("local", help="authorizer: only 'local' (the --acls)")
+    switch_user: bool = flag(
+        True, help="run tasks as their CommandInfo.user or FrameworkInfo.user (needs root)"
+    )

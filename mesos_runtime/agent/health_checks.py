@@ -13,10 +13,13 @@ import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from mesos_runtime.wire.mesos import HealthCheck, HealthCheckType
+
+from .users import TaskUser
 
 DEFAULT_DELAY = 15.0
 DEFAULT_INTERVAL = 10.0
@@ -34,12 +37,14 @@ class HealthChecker:
         *,
         sandbox: Path,
         env: dict[str, str],
+        user: TaskUser | None = None,
         on_health: Callable[[bool, str], None],
         on_unhealthy: Callable[[int], None],
     ) -> None:
         self.check = check
         self.sandbox = sandbox
         self.env = env
+        self.user = user  # command checks run as the task's user
         self.on_health = on_health  # (healthy, message) when health changes
         self.on_unhealthy = on_unhealthy  # (failures) when the task should be killed
         self._task: asyncio.Task[None] | None = None
@@ -124,6 +129,13 @@ class HealthChecker:
         env = dict(self.env)
         if c.command.environment:
             env.update({v.name: v.value or "" for v in c.command.environment.variables})
+        as_user: dict[str, Any] = {}
+        if self.user is not None:
+            as_user = {
+                "user": self.user.uid,
+                "group": self.user.gid,
+                "extra_groups": list(self.user.groups),
+            }
         if c.command.shell is False:
             proc = await asyncio.create_subprocess_exec(
                 c.command.value or "true",
@@ -134,6 +146,7 @@ class HealthChecker:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
                 start_new_session=True,
+                **as_user,
             )
         else:
             proc = await asyncio.create_subprocess_shell(
@@ -144,6 +157,7 @@ class HealthChecker:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
                 start_new_session=True,
+                **as_user,
             )
         try:
             code = await proc.wait()

@@ -1,14 +1,16 @@
 """The agent's HTTP endpoints: `/health`, `/state` (Mesos' agent state JSON), `/flags`,
 `/metrics/snapshot` (`slave/*`), the files API (`/files/read`, `/files/browse`,
-`/files/download` over sandboxes) and `/api/v1/executor`.
+`/files/download` over sandboxes, opened without following links: sandbox_files.py) and
+`/api/v1/executor`. File system work runs in threads, never on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import time
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -16,15 +18,30 @@ from aiohttp import web
 from mesos_runtime.wire.flags import as_dict
 from mesos_runtime.wire.mesos import TaskState
 
-from . import executor_api
+from . import executor_api, sandbox_files
+from .access import AgentAccess
 from .agent import Agent
 from .state import ExecutorPhase, resources_json
 
 MAX_READ = 16 << 20
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-def create_app(agent: Agent) -> web.Application:
+
+def create_app(agent: Agent, access: AgentAccess) -> web.Application:
     app = web.Application(client_max_size=16 << 20)
+
+    def add_get(path: str, handler: Handler) -> None:
+        check = access.checker(path)  # authentication in front of the handler
+        if check is None:
+            app.router.add_get(path, handler)
+            return
+
+        async def checked(request: web.Request) -> web.StreamResponse:
+            refused = await check(request)
+            return refused if refused is not None else await handler(request)
+
+        app.router.add_get(path, checked)
 
     async def health(_: web.Request) -> web.Response:
         return web.Response(status=200)
@@ -42,31 +59,25 @@ def create_app(agent: Agent) -> web.Application:
         return await executor_api.handle(request, agent)
 
     async def files_read(request: web.Request) -> web.Response:
-        return _files_read(agent, request)
+        return await _files_read(agent, request)
 
     async def files_browse(request: web.Request) -> web.Response:
-        return _files_browse(agent, request)
+        return await _files_browse(agent, request)
 
     async def files_download(request: web.Request) -> web.StreamResponse:
-        path, error = _sandbox_path(agent, request)
-        if error is not None:
-            return error
-        assert path is not None
-        if not path.is_file():
-            return web.Response(status=404, text=f"'{path}' is not a file")
-        return web.FileResponse(path)
+        return await _files_download(agent, request)
 
     for prefix in ("", "/slave(1)"):
-        app.router.add_get(prefix + "/health", health)
-        app.router.add_get(prefix + "/state", state)
-        app.router.add_get(prefix + "/state.json", state)
-        app.router.add_get(prefix + "/flags", flags)
-    app.router.add_get("/metrics/snapshot", metrics)
-    app.router.add_get("/files/read", files_read)
-    app.router.add_get("/files/read.json", files_read)
-    app.router.add_get("/files/browse", files_browse)
-    app.router.add_get("/files/browse.json", files_browse)
-    app.router.add_get("/files/download", files_download)
+        add_get(prefix + "/health", health)
+        add_get(prefix + "/state", state)
+        add_get(prefix + "/state.json", state)
+        add_get(prefix + "/flags", flags)
+    add_get("/metrics/snapshot", metrics)
+    add_get("/files/read", files_read)
+    add_get("/files/read.json", files_read)
+    add_get("/files/browse", files_browse)
+    add_get("/files/browse.json", files_browse)
+    add_get("/files/download", files_download)
     app.router.add_route("*", executor_api.PATH, executor)
     return app
 
@@ -155,80 +166,109 @@ def metrics_json(agent: Agent) -> dict[str, float]:
 
 # --- the files API over sandboxes -------------------------------------------------------
 
+MAX_OFFSET = (1 << 63) - 1
+DOWNLOAD_CHUNK = 1 << 20
 
-def _sandbox_path(agent: Agent, request: web.Request) -> tuple[Path | None, web.Response | None]:
+
+def _path_param(request: web.Request) -> str:
     raw = request.query.get("path")
     if not raw:
-        return None, web.Response(status=400, text="Expecting 'path' to be present")
-    root = (agent.layout.work_dir / "slaves").resolve()
-    candidate = Path(raw)
-    if not candidate.is_absolute():
-        candidate = agent.layout.work_dir / raw.lstrip("/")
-    resolved = candidate.resolve()
-    try:
-        resolved.relative_to(root)
-    except ValueError:
-        return None, web.Response(status=404, text=f"'{raw}' is not in a sandbox of this agent")
-    if not resolved.exists():
-        return None, web.Response(status=404, text=f"'{raw}' does not exist")
-    return resolved, None
+        raise sandbox_files.FileRefused(400, "Expecting 'path' to be present")
+    return raw
+
+
+def _sandbox_refused(agent: Agent, request: web.Request, raw: str) -> web.Response | None:
+    """`access_sandboxes` for the sandbox `raw` lies in."""
+    frameworks = [*agent.frameworks.values(), *agent.completed_frameworks]
+    return agent.access.sandbox(request, raw, agent.layout.work_dir, frameworks)
 
 
 def _int_param(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return None
-    return int(raw)
-
-
-def _files_read(agent: Agent, request: web.Request) -> web.Response:
-    path, error = _sandbox_path(agent, request)
-    if error is not None:
-        return error
-    assert path is not None
-    if path.is_dir():
-        return web.Response(status=400, text=f"'{request.query['path']}' is a directory")
     try:
+        value = int(raw)
+    except ValueError:
+        raise sandbox_files.FileRefused(400, f"'{name}' must be an integer") from None
+    if not -1 <= value <= MAX_OFFSET:
+        raise sandbox_files.FileRefused(
+            400, f"'{name}' must be -1 or between 0 and {MAX_OFFSET}, not {raw}"
+        )
+    return value
+
+
+def _refused(e: sandbox_files.FileRefused) -> web.Response:
+    return web.Response(status=e.status, text=e.message)
+
+
+async def _files_read(agent: Agent, request: web.Request) -> web.Response:
+    try:
+        raw = _path_param(request)
+        if (refused := _sandbox_refused(agent, request, raw)) is not None:
+            return refused
         offset = _int_param(request, "offset")
         length = _int_param(request, "length")
-    except ValueError:
-        return web.Response(status=400, text="'offset' and 'length' must be integers")
-    size = path.stat().st_size
-    if offset is None or offset == -1:
-        if offset == -1:
-            return web.json_response({"data": "", "offset": size})
-        offset = 0
-    if offset < 0:
-        return web.Response(status=400, text="Negative 'offset' provided")
-    if length is None or length == -1:
-        length = size - offset
-    if length < 0:
-        return web.Response(status=400, text="Negative 'length' provided")
-    with open(path, "rb") as f:
-        f.seek(offset)
-        data = f.read(min(length, MAX_READ))
-    return web.json_response({"data": data.decode("utf-8", errors="replace"), "offset": offset})
+        offset = 0 if offset is None else offset
+        length = MAX_READ if length is None or length == -1 else min(length, MAX_READ)
+        data, at = await asyncio.to_thread(
+            sandbox_files.read_regular, agent.layout.work_dir, raw, offset, length
+        )
+    except sandbox_files.FileRefused as e:
+        return _refused(e)
+    return web.json_response({"data": data.decode("utf-8", errors="replace"), "offset": at})
 
 
-def _files_browse(agent: Agent, request: web.Request) -> web.Response:
-    path, error = _sandbox_path(agent, request)
-    if error is not None:
-        return error
-    assert path is not None
-    if not path.is_dir():
-        return web.Response(status=400, text=f"'{request.query['path']}' is not a directory")
-    entries = []
-    for entry in sorted(os.scandir(path), key=lambda e: e.name):
-        st = entry.stat(follow_symlinks=False)
-        entries.append(
+async def _files_browse(agent: Agent, request: web.Request) -> web.Response:
+    try:
+        raw = _path_param(request)
+        if (refused := _sandbox_refused(agent, request, raw)) is not None:
+            return refused
+        entries = await asyncio.to_thread(sandbox_files.list_directory, agent.layout.work_dir, raw)
+    except sandbox_files.FileRefused as e:
+        return _refused(e)
+    return web.json_response(
+        [
             {
-                "path": str(Path(request.query["path"]) / entry.name),
-                "nlink": st.st_nlink,
-                "size": st.st_size,
-                "mtime": st.st_mtime,
-                "mode": stat.filemode(st.st_mode),
-                "uid": str(st.st_uid),
-                "gid": str(st.st_gid),
+                "path": f"{raw.rstrip('/')}/{entry.name}",
+                "nlink": entry.stat.st_nlink,
+                "size": entry.stat.st_size,
+                "mtime": entry.stat.st_mtime,
+                "mode": stat.filemode(entry.stat.st_mode),
+                "uid": str(entry.stat.st_uid),
+                "gid": str(entry.stat.st_gid),
+            }
+            for entry in entries
+        ]
+    )
+
+
+async def _files_download(agent: Agent, request: web.Request) -> web.StreamResponse:
+    try:
+        raw = _path_param(request)
+        if (refused := _sandbox_refused(agent, request, raw)) is not None:
+            return refused
+        fd, size = await asyncio.to_thread(sandbox_files.open_regular, agent.layout.work_dir, raw)
+    except sandbox_files.FileRefused as e:
+        return _refused(e)
+    try:
+        name = raw.rstrip("/").rsplit("/", 1)[-1].replace('"', "")
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Disposition": f'attachment; filename="{name}"',
             }
         )
-    return web.json_response(entries)
+        response.content_length = size
+        await response.prepare(request)
+        sent = 0
+        while sent < size:
+            chunk = await asyncio.to_thread(os.pread, fd, min(DOWNLOAD_CHUNK, size - sent), sent)
+            if not chunk:
+                break  # the file shrank meanwhile
+            await response.write(chunk)
+            sent += len(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        os.close(fd)

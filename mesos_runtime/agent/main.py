@@ -15,10 +15,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from mesos_runtime.wire.flags import FlagError, parse_flags
+from mesos_runtime.security.credentials import CredentialError, load_credential
+from mesos_runtime.security.http_limits import ConnectionGuard, GuardedRunner, connection_limit
+from mesos_runtime.security.tls import TlsError, TlsSettings, client_context, server_context
+from mesos_runtime.wire.flags import FlagError, HelpRequested, parse_flags
 from mesos_runtime.wire.mesos import AgentInfo
 from mesos_runtime.wire.record import WireError
 
+from .access import build_access
 from .agent import Agent
 from .flags import AgentFlags
 from .host import agent_resources, parse_attributes
@@ -35,6 +39,10 @@ def build_agent(flags: AgentFlags) -> Agent:
         raise FlagError(f"--gc_disk_headroom must be within [0, 1], not {flags.gc_disk_headroom}")
     if float(flags.disk_watch_interval) <= 0:
         raise FlagError("--disk_watch_interval must be positive")
+    if flags.credential:
+        load_credential(flags.credential)  # a bad --credential stops the start, named
+    server_context()  # so do bad LIBPROCESS_SSL_* settings
+    client_context()
     work_dir = Path(flags.work_dir)
     resources = agent_resources(flags.resources, work_dir, flags.default_role)
     info = AgentInfo(
@@ -43,7 +51,7 @@ def build_agent(flags: AgentFlags) -> Agent:
         resources=resources.to_wire(),
         attributes=parse_attributes(flags.attributes),
     )
-    return Agent(flags, info)
+    return Agent(flags, info, build_access(flags))
 
 
 async def serve(flags: AgentFlags) -> int:
@@ -55,15 +63,25 @@ async def serve(flags: AgentFlags) -> int:
             raise
         log.exception("recovery failed; starting afresh (--strict=false)")
     agent.start_gc()
-    app = create_app(agent)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    tls = TlsSettings.from_environment()
+    app = create_app(agent, agent.access)
+    # half the descriptors for clients: tasks need theirs (pidfds, logs, cgroup events)
+    guard = ConnectionGuard(connection_limit(0.5))
+    runner = GuardedRunner(app, guard, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, flags.ip or "0.0.0.0", flags.port, reuse_address=True)
+    site = web.TCPSite(
+        runner,
+        flags.ip or "0.0.0.0",
+        flags.port,
+        reuse_address=True,
+        ssl_context=server_context(tls),
+    )
     await site.start()
     log.info(
-        "agent listening on %s:%d (isolation %s)",
+        "agent listening on %s:%d (%s, isolation %s)",
         flags.ip,
         flags.port,
+        "TLS" if tls.enabled else "plain HTTP",
         agent.containerizer.isolator.kind,
     )
     link: MasterLink | None = None
@@ -73,6 +91,8 @@ async def serve(flags: AgentFlags) -> int:
             flags.master,
             backoff_factor=float(flags.registration_backoff_factor),
             ping_timeout=float(flags.master_ping_timeout) if flags.master_ping_timeout else None,
+            credential=load_credential(flags.credential) if flags.credential else None,
+            ssl=client_context(tls),
         )
         link.start()
     else:
@@ -117,8 +137,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     try:
         flags = parse_flags(AgentFlags, sys.argv[1:] if argv is None else argv)
+    except HelpRequested as e:
+        print(f"Usage: mesos-agent [options]\n\n{e}")
+        sys.exit(0)
+    except FlagError as e:
+        print(f"mesos-agent: {e}", file=sys.stderr)
+        sys.exit(1)
+    try:
         sys.exit(asyncio.run(serve(flags)))
-    except (FlagError, WireError, ValueError) as e:
+    except (FlagError, WireError, CredentialError, TlsError, ValueError) as e:
         print(f"mesos-agent: {e}", file=sys.stderr)
         sys.exit(1)
 

@@ -17,11 +17,13 @@ import json
 import logging
 import random
 import time
+from ssl import SSLContext
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from mesos_runtime.discovery import LeaderDetector, await_other_leader, open_detector
+from mesos_runtime.security.authentication import basic_header
 from mesos_runtime.wire import recordio
 from mesos_runtime.wire.agent_channel import (
     BATCHED_UPDATES_VERSION,
@@ -34,6 +36,7 @@ from mesos_runtime.wire.agent_channel import (
     AgentEventType,
     AgentUpdate,
 )
+from mesos_runtime.wire.mesos import Credential
 from mesos_runtime.wire.record import WireError
 
 from .agent import Agent
@@ -63,8 +66,15 @@ class MasterLink:
         *,
         backoff_factor: float = 1.0,
         ping_timeout: float | None = None,
+        credential: Credential | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.agent = agent
+        self.ssl = ssl  # TLS to the master (libprocess' LIBPROCESS_SSL_* settings)
+        self.scheme = "https" if ssl is not None else "http"
+        # HTTP Basic on every request, when the agent has a --credential
+        self._auth = {"Authorization": basic_header(credential)} if credential else {}
+        self.session: str | None = None  # from REGISTERED (channel version 3)
         self.master = master
         self.backoff_factor = max(backoff_factor, 0.01)
         self.ping_timeout = ping_timeout
@@ -85,7 +95,7 @@ class MasterLink:
 
     def start(self) -> None:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=64, force_close=False),
+            connector=aiohttp.TCPConnector(limit=64, force_close=False, ssl=self.ssl or True),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
         )
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -128,6 +138,7 @@ class MasterLink:
             except Exception:  # e.g. ZooKeeper detection failing: keep trying
                 log.exception("master channel failed")
             self.address = None
+            self.session = None
             self.batching = False
             self._updates.clear()  # the status update manager resends every head anyway
             self.agent.on_disconnected()
@@ -171,9 +182,9 @@ class MasterLink:
         subscribe.version = self.version
         call = AgentCall(type=AgentCallType.SUBSCRIBE, subscribe=subscribe)
         async with self._session.post(
-            f"http://{address}{CHANNEL_PATH}",
+            f"{self.scheme}://{address}{CHANNEL_PATH}",
             json=call.to_json(),
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", **self._auth},
             allow_redirects=False,
         ) as response:
             if response.status == 307:
@@ -208,6 +219,7 @@ class MasterLink:
                         self.registrations += 1
                         agreed = min(self.version, event.registered.version or 1)
                         self.batching = agreed >= BATCHED_UPDATES_VERSION
+                        self.session = event.registered.session
                         ping_timeout = self._ping_timeout(event.registered.ping_interval_seconds)
                         self.agent.on_registered(event.registered)
                     elif event.type is AgentEventType.PING:
@@ -278,11 +290,12 @@ class MasterLink:
         address = self.address
         if address is None or self._session is None:
             return
+        call.session = self.session
         try:
             async with self._session.post(
-                f"http://{address}{CHANNEL_PATH}",
+                f"{self.scheme}://{address}{CHANNEL_PATH}",
                 data=json.dumps(call.to_json(), separators=(",", ":")),
-                headers={"Content-Type": "application/json"},
+                headers={"Content-Type": "application/json", **self._auth},
                 timeout=aiohttp.ClientTimeout(total=30),
             ) as response:
                 if response.status >= 300:

@@ -1,7 +1,9 @@
 """Where the agent keeps things under `--work_dir`, laid out as Mesos does.
 
 Sandboxes: `slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>` (+ `latest`).
-Checkpoints mirror that tree under `meta/`; nothing else in the agent builds these paths.
+Checkpoints mirror that tree under `meta/`; nothing else in the agent builds these paths,
+and every id becomes one checked path component: a layout path is always inside the work
+dir, whatever id a master, framework or executor sent.
 """
 
 from __future__ import annotations
@@ -10,6 +12,20 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from mesos_runtime.wire.bounds import check_id
+
+
+class UnsafePath(ValueError):
+    """An id that cannot be a path component under the work dir."""
+
+
+def component(kind: str, value: str) -> str:
+    """`value` as one path component, or UnsafePath naming what is wrong with it."""
+    try:
+        return check_id(value, kind)
+    except ValueError as e:
+        raise UnsafePath(f"refusing {kind} as a path component: {e}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,15 +39,28 @@ class Layout:
         return self.work_dir / "slaves"
 
     def framework_dir(self, agent_id: str, framework_id: str) -> Path:
-        return self.agents_dir / agent_id / "frameworks" / framework_id
+        return (
+            self.agents_dir
+            / component("agent id", agent_id)
+            / "frameworks"
+            / component("framework id", framework_id)
+        )
 
     def executor_dir(self, agent_id: str, framework_id: str, executor_id: str) -> Path:
-        return self.framework_dir(agent_id, framework_id) / "executors" / executor_id
+        return (
+            self.framework_dir(agent_id, framework_id)
+            / "executors"
+            / component("executor id", executor_id)
+        )
 
     def sandbox(
         self, agent_id: str, framework_id: str, executor_id: str, container_id: str
     ) -> Path:
-        return self.executor_dir(agent_id, framework_id, executor_id) / "runs" / container_id
+        return (
+            self.executor_dir(agent_id, framework_id, executor_id)
+            / "runs"
+            / component("container id", container_id)
+        )
 
     # --- checkpoints ------------------------------------------------------------------
 
@@ -48,18 +77,26 @@ class Layout:
         return self.meta / "slaves" / "latest"
 
     def agent_meta(self, agent_id: str) -> Path:
-        return self.meta / "slaves" / agent_id
+        return self.meta / "slaves" / component("agent id", agent_id)
 
     def framework_meta(self, agent_id: str, framework_id: str) -> Path:
-        return self.agent_meta(agent_id) / "frameworks" / framework_id
+        return self.agent_meta(agent_id) / "frameworks" / component("framework id", framework_id)
 
     def executor_meta(self, agent_id: str, framework_id: str, executor_id: str) -> Path:
-        return self.framework_meta(agent_id, framework_id) / "executors" / executor_id
+        return (
+            self.framework_meta(agent_id, framework_id)
+            / "executors"
+            / component("executor id", executor_id)
+        )
 
     def run_meta(
         self, agent_id: str, framework_id: str, executor_id: str, container_id: str
     ) -> Path:
-        return self.executor_meta(agent_id, framework_id, executor_id) / "runs" / container_id
+        return (
+            self.executor_meta(agent_id, framework_id, executor_id)
+            / "runs"
+            / component("container id", container_id)
+        )
 
     @property
     def gc_staging(self) -> Path:
@@ -69,6 +106,16 @@ class Layout:
     @property
     def resources_file(self) -> Path:
         return self.meta / "resources" / "resources.info"
+
+
+def task_meta(run_meta: Path, task_id: str) -> Path:
+    """The prefix of a task's checkpoint files (`.info`, `.updates`, `.runner`, ...)."""
+    return run_meta / "tasks" / component("task id", task_id)
+
+
+def task_sandbox(run_dir: Path, task_id: str) -> Path:
+    """A task group member's own directory in its executor's sandbox."""
+    return run_dir / "tasks" / component("task id", task_id)
 
 
 def link_latest(run_dir: Path) -> None:

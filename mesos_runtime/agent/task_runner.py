@@ -34,6 +34,7 @@ from .containerizer import (
 from .fetcher import Fetcher, FetchError
 from .health_checks import HealthChecker
 from .isolation import IsolationState, Limitation
+from .users import TaskUser, UserError, Users
 
 # (state, message, reason, source, healthy)
 StatusSink = Callable[[TaskState, str | None, StatusReason | None, StatusSource, bool | None], None]
@@ -65,8 +66,13 @@ class TaskRunner:
         killing_state: bool,
         partition_aware: bool = False,
         on_status: StatusSink,
+        users: Users | None = None,
+        user_name: str | None = None,
     ) -> None:
         self.task = task
+        self.users = users or Users(switch_user=False)
+        self.user_name = user_name  # who the task runs as (--switch_user)
+        self.user: TaskUser | None = None
         self.containerizer = containerizer
         self.fetcher = fetcher
         self.isolation = isolation
@@ -107,9 +113,13 @@ class TaskRunner:
             if command is None:
                 raise ValueError("task has no 'command' for the command executor")
             argv = command_argv(command)
+            self.user = await self.users.resolve(self.user_name)
+            if self.user is not None:
+                self.user.own_sandbox(self.sandbox)
+                self.env = {**self.env, **self.user.environment()}
             if command.uris:
-                await self.fetcher.fetch(command.uris, self.sandbox)
-        except (FetchError, ValueError, OSError) as e:
+                await self.fetcher.fetch(command.uris, self.sandbox, self.user)
+        except (FetchError, UserError, ValueError, OSError, UnicodeError) as e:
             self._finish(
                 TaskState.TASK_FAILED,
                 str(e),
@@ -133,8 +143,10 @@ class TaskRunner:
                 workdir=self.sandbox,
                 sandbox=self.sandbox,
                 status_file=Path(f"{self.meta}.exit_status"),
+                user=self.user,
             )
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - whatever the spawn raised fails the task
+            # e.g. ValueError for a NUL in the argv or '=' in an environment name
             self._finish(
                 TaskState.TASK_FAILED,
                 f"Failed to launch the command: {e}",
@@ -180,10 +192,14 @@ class TaskRunner:
             remaining = max(self.task.max_completion_time.seconds - elapsed, 0.0)
             self._timers.append(loop.call_later(remaining, self._max_completion_reached))
         if self.task.health_check is not None and not self.ckpt.killing:
+            if self.user is None and self.user_name:  # re-attached after an agent restart
+                with contextlib.suppress(UserError):
+                    self.user = await self.users.resolve(self.user_name)
             self._health = HealthChecker(
                 self.task.health_check,
                 sandbox=self.sandbox,
                 env=self.env,
+                user=self.user,
                 on_health=self._health_changed,
                 on_unhealthy=self._unhealthy,
             )

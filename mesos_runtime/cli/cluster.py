@@ -25,7 +25,7 @@ DirOption = Annotated[
 
 
 @app.command()
-def up(  # noqa: PLR0917 - typer options are keyword-less parameters
+def up(  # noqa: PLR0917 - typer maps each option to a parameter
     agents: Annotated[int, typer.Option("--agents", min=1, help="Number of agents.")] = 1,
     directory: DirOption = None,
     port: Annotated[int, typer.Option("--port", help="The master's port.")] = 5050,
@@ -40,6 +40,14 @@ def up(  # noqa: PLR0917 - typer options are keyword-less parameters
     marathon: Annotated[
         bool, typer.Option("--marathon/--no-marathon", help="Also start Marathon (port 8080).")
     ] = True,
+    authenticate: Annotated[
+        bool,
+        typer.Option(
+            "--authenticate/--no-authenticate",
+            help="Authenticate frameworks, agents and operators with generated credentials "
+            "(kept under the cluster directory; the CLI presents them).",
+        ),
+    ] = True,
 ) -> None:
     """Start a standalone master, N agents and Marathon in the background; wait until ready."""
     where = cluster_dir(directory)
@@ -52,6 +60,7 @@ def up(  # noqa: PLR0917 - typer options are keyword-less parameters
             timeout=timeout,
             progress=err.print,
             marathon=marathon,
+            authenticate=authenticate,
         )
     except ClusterError as e:
         fail(str(e))
@@ -61,6 +70,9 @@ def up(  # noqa: PLR0917 - typer options are keyword-less parameters
     if state.marathon is not None:
         out.print(f"Marathon: {state.marathon.url}")
     out.print(f"State:  {where}  (stop with `infinity cluster down`)")
+    if state.credential:
+        out.print(f"Auth:   HTTP Basic, credential {state.credential} (the CLI presents it;")
+        out.print(f"        frameworks: export INFINITY_CREDENTIAL={state.credential})")
 
 
 @app.command()

@@ -1,11 +1,16 @@
 """Which master the CLI talks to and how it reads it: `--master`, `INFINITY_MASTER`, the
-local cluster's `cluster.json`, else 127.0.0.1:5050; plain HTTP GETs of JSON endpoints
+local cluster's `cluster.json`, else 127.0.0.1:5050; HTTP GETs of JSON endpoints
 (`/master/state`, the agent's `/state` and `/files/read`) with errors that say what to do.
+
+Credentials: `INFINITY_CREDENTIAL` (a Mesos credential file) for any daemon, else the local
+cluster's own credential for its own daemons only (never sent elsewhere), as HTTP Basic.
+TLS: the `LIBPROCESS_SSL_*` environment, as the daemons read it (https, verified).
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -13,6 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from mesos_runtime.scheduler.leader import MasterAddressError, base_url
+from mesos_runtime.security.authentication import basic_header
+from mesos_runtime.security.credentials import (
+    CREDENTIAL_ENV,
+    CredentialError,
+    environment_credential,
+    load_credential,
+)
+from mesos_runtime.security.tls import TlsError, client_context
+from mesos_runtime.wire.mesos import Credential
 
 from .localcluster import ClusterState, cluster_dir
 from .output import fail
@@ -32,16 +46,59 @@ def resolve_master(master: str | None, directory: Path | None = None) -> str:
 
 def master_url(master: str) -> str:
     try:
-        return base_url(master)
+        url = base_url(master)
     except MasterAddressError as e:
         fail(str(e))
+    return _with_tls_scheme(url)
+
+
+def tls_context() -> ssl.SSLContext | None:
+    try:
+        return client_context()
+    except TlsError as e:
+        fail(str(e))
+
+
+def _with_tls_scheme(url: str) -> str:
+    if url.startswith("http://") and tls_context() is not None:
+        return "https://" + url[len("http://") :]
+    return url
+
+
+def credential_for(url_or_address: str, directory: Path | None = None) -> Credential | None:
+    """The credential to present to this daemon: $INFINITY_CREDENTIAL, else the local
+    cluster's when the address is one of its daemons."""
+    try:
+        explicit = environment_credential()
+        if explicit is not None:
+            return explicit
+        state = ClusterState.load(cluster_dir(directory))
+    except CredentialError as e:
+        fail(f"${CREDENTIAL_ENV}: {e}")
+    except ValueError:
+        return None
+    if state is None or not state.credential:
+        return None
+    netloc = urllib.parse.urlsplit(
+        url_or_address if "//" in url_or_address else "//" + url_or_address
+    ).netloc
+    if netloc not in {p.address for p in state.processes}:
+        return None  # the local cluster's secret is for the local cluster only
+    try:
+        return load_credential(state.credential)
+    except CredentialError as e:
+        fail(f"the local cluster's credential: {e}")
 
 
 def get_json(url: str, *, timeout: float = 10.0, what: str = "master") -> Any:
     """GET a JSON document, turning connection problems into one clear CLI error."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    headers = {"Accept": "application/json"}
+    credential = credential_for(url)
+    if credential is not None:
+        headers["Authorization"] = basic_header(credential)
+    request = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=tls_context()) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as e:
         body = e.read().decode(errors="replace").strip()
@@ -64,8 +121,8 @@ def agent_url(agent: dict[str, Any]) -> str:
     """An agent's base URL from its /master/state entry (`pid` is `slave(1)@ip:port`)."""
     pid = agent.get("pid") or ""
     if "@" in pid:
-        return "http://" + pid.split("@", 1)[1]
-    return f"http://{agent.get('hostname')}:{agent.get('port', 5051)}"
+        return _with_tls_scheme("http://" + pid.split("@", 1)[1])
+    return _with_tls_scheme(f"http://{agent.get('hostname')}:{agent.get('port', 5051)}")
 
 
 def read_file(

@@ -1,15 +1,21 @@
 """The local cluster: a standalone master, N agents and a Marathon on 127.0.0.1, run as
 detached processes whose pids, ports and work dirs are recorded in `<dir>/cluster.json`.
 
+With `authenticate` (what `infinity cluster up` does), the master authenticates frameworks,
+agents and operators against credentials generated once under `<dir>/credentials/` (0700):
+the agents present theirs, and the CLI and the scheduler library present `infinity.json`.
+
 Stopping signals exactly the recorded pids, and only after checking (command line and
 start time in /proc) that each pid is still the process this module started.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -24,6 +30,10 @@ from typing import Any
 
 STATE_FILE = "cluster.json"
 DEFAULT_DIR = ".cluster"
+CREDENTIALS_DIR = "credentials"
+OPERATOR_PRINCIPAL = "infinity"  # the CLI's and local frameworks' principal
+AGENT_PRINCIPAL = "agent"
+MARATHON_PRINCIPAL = "marathon"  # the local Marathon's framework principal
 
 
 def cluster_dir(directory: Path | None = None) -> Path:
@@ -78,6 +88,7 @@ class ClusterState:
     agents: list[Process] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     marathon: Process | None = None
+    credential: str | None = None  # the operator's credential file, when authenticating
 
     @property
     def processes(self) -> list[Process]:
@@ -98,6 +109,7 @@ class ClusterState:
                 agents=[Process(**a) for a in doc.get("agents", [])],
                 created=doc.get("created", 0.0),
                 marathon=Process(**doc["marathon"]) if doc.get("marathon") else None,
+                credential=doc.get("credential"),
             )
         except (KeyError, TypeError) as e:
             raise ClusterError(f"{directory / STATE_FILE} is not a cluster record: {e}") from None
@@ -130,10 +142,12 @@ def start_cluster(
     marathon: bool = False,
     marathon_port: int = 8080,
     marathon_flags: Sequence[str] = (),
+    authenticate: bool = False,
 ) -> ClusterState:
     """Start the master, then the agents, wait until every agent is registered, then start
     Marathon beside the master (`marathon_port`, or a free port when that one is taken).
 
+    `authenticate` turns Mesos' authentication on with generated credentials (see above).
     On failure everything started so far is stopped again and ClusterError says why.
     `interpreter(kind, work_dir)` gives the command that runs `-m <daemon module>` (this
     Python by default; e.g. `python -m cProfile -o ...` to profile a daemon).
@@ -149,16 +163,29 @@ def start_cluster(
     if not _port_free(port):
         raise ClusterError(f"port {port} on 127.0.0.1 is in use; choose another with --port")
     started: list[Process] = []
+    security = ensure_credentials(directory) if authenticate else None
+    secured_master = security.master_flags() if security else []
+    secured_agent = security.agent_flags() if security else []
     try:
         master = _spawn(
             "master",
             directory / "master",
             port,
-            ["--ip=127.0.0.1", f"--port={port}", "--hostname=127.0.0.1", *master_flags],
+            [
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                "--hostname=127.0.0.1",
+                *secured_master,
+                *master_flags,
+            ],
             interpreter,
         )
         started.append(master)
-        state = ClusterState(directory=str(directory), master=master)
+        state = ClusterState(
+            directory=str(directory),
+            master=master,
+            credential=str(security.operator) if security else None,
+        )
         state.save()
         _wait_healthy(master, timeout)
         progress(f"master running at {master.url} (pid {master.pid})")
@@ -169,6 +196,7 @@ def start_cluster(
                 f"--port={agent_port}",
                 "--hostname=127.0.0.1",
                 f"--master={master.address}",
+                *secured_agent,
                 *agent_flags,
             ]
             if agent_resources:
@@ -183,7 +211,11 @@ def start_cluster(
         progress(f"{agents} agent(s) registered")
         if marathon:
             state.marathon = _start_marathon(
-                state, directory, marathon_port, marathon_flags, interpreter
+                state,
+                directory,
+                marathon_port,
+                [*(security.marathon_flags() if security else []), *marathon_flags],
+                interpreter,
             )
             started.append(state.marathon)
             state.save()
@@ -230,6 +262,80 @@ def stop_processes(
         _reap(running)
         time.sleep(0.05)
     return running
+
+
+# --- credentials ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterCredentials:
+    """The files `ensure_credentials` keeps under `<dir>/credentials/`."""
+
+    credentials: Path  # the master's --credentials (and agents' --http_credentials)
+    operator: Path  # the CLI's and local frameworks' credential
+    agent: Path  # the agents' --credential
+    marathon_secret: Path  # the local Marathon's --mesos_authentication_secret_file
+
+    def master_flags(self) -> list[str]:
+        return [
+            f"--credentials={self.credentials}",
+            "--authenticate_frameworks",
+            "--authenticate_agents",
+            "--authenticate_http_readonly",
+            "--authenticate_http_readwrite",
+        ]
+
+    def agent_flags(self) -> list[str]:
+        return [
+            f"--credential={self.agent}",
+            f"--http_credentials={self.credentials}",
+            "--authenticate_http_readonly",
+            "--authenticate_http_executors",
+        ]
+
+    def marathon_flags(self) -> list[str]:
+        return [
+            f"--mesos_authentication_principal={MARATHON_PRINCIPAL}",
+            f"--mesos_authentication_secret_file={self.marathon_secret}",
+        ]
+
+
+def ensure_credentials(directory: Path) -> ClusterCredentials:
+    """Generate the cluster's credentials once (kept across `down`/`up`; remove the
+    directory while the cluster is down to rotate them)."""
+    where = directory / CREDENTIALS_DIR
+    files = ClusterCredentials(
+        credentials=where / "credentials.json",
+        operator=where / f"{OPERATOR_PRINCIPAL}.json",
+        agent=where / f"{AGENT_PRINCIPAL}.json",
+        marathon_secret=where / f"{MARATHON_PRINCIPAL}.secret",
+    )
+    kept = (files.credentials, files.operator, files.agent, files.marathon_secret)
+    if all(p.exists() for p in kept):
+        return files
+    where.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(where, 0o700)
+    entries = [
+        {"principal": principal, "secret": secrets.token_urlsafe(24)}
+        for principal in (OPERATOR_PRINCIPAL, AGENT_PRINCIPAL, MARATHON_PRINCIPAL)
+    ]
+    _write_private(files.credentials, {"credentials": entries})
+    _write_private(files.operator, entries[0])
+    _write_private(files.agent, entries[1])
+    _write_private_text(files.marathon_secret, entries[2]["secret"])
+    return files
+
+
+def _write_private(path: Path, doc: dict[str, Any]) -> None:
+    _write_private_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def _write_private_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -324,9 +430,15 @@ def _wait_registered(state: ClusterState, timeout: float) -> None:
     want = {a.port for a in state.agents}
     deadline = time.monotonic() + timeout
     registered: set[int] = set()
+    headers = {}
+    if state.credential:
+        doc = json.loads(Path(state.credential).read_text())
+        pair = f"{doc['principal']}:{doc['secret']}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    request = urllib.request.Request(state.master.url + "/master/state", headers=headers)
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(state.master.url + "/master/state", timeout=5) as r:
+            with urllib.request.urlopen(request, timeout=5) as r:
                 doc = json.loads(r.read())
             registered = {
                 int(a.get("port") or str(a.get("pid", "")).rsplit(":", 1)[-1])

@@ -23,6 +23,8 @@ from mesos_runtime.wire.mesos import (
 from mesos_runtime.wire.resources import Resources
 from mesos_runtime.wire.scheduler import Subscribed
 
+from .endpoints import credential_for, tls_context
+
 _EXIT_STATUS = re.compile(r"exited with status (\d+)")
 
 
@@ -140,7 +142,8 @@ async def run_task(
     """Run the task to a terminal state, then tear the framework down."""
     info = FrameworkInfo(user=_user(), name=f"infinity-task-run ({request.name})")
     framework = OneShot(request, report, on_running, after_terminal)
-    async with SchedulerClient(master, info) as client:
+    credential = credential_for(master)
+    async with SchedulerClient(master, info, credential=credential, ssl=tls_context()) as client:
         # a one-shot framework leaves nothing behind: TEARDOWN when it stops
         runner = asyncio.create_task(run(client, framework, reconnect=False, teardown=True))
         try:

@@ -30,7 +30,7 @@ from mesos_runtime.scheduler import (
     open_ha,
     run,
 )
-from mesos_runtime.wire.mesos import FrameworkInfo
+from mesos_runtime.wire.mesos import Credential, FrameworkInfo
 
 from .api import make_app
 from .appdef import AppDefaults
@@ -238,7 +238,14 @@ class MarathonDaemon:
     def scheduler_client(self, info: FrameworkInfo) -> SchedulerClient:
         """The one place Marathon's SchedulerClient is made (credentials and TLS go here)."""
         assert self.flags.master is not None
-        return SchedulerClient(self.flags.master, info, subscribe_timeout=60.0)
+        credential = None
+        if self.flags.mesos_authentication_principal and self.secret is not None:
+            credential = Credential(
+                principal=self.flags.mesos_authentication_principal, secret=self.secret
+            )
+        return SchedulerClient(
+            self.flags.master, info, subscribe_timeout=60.0, credential=credential
+        )
 
     def _framework_info(self, framework_id: Any) -> FrameworkInfo:
         role = self.flags.role

@@ -10,6 +10,8 @@ import uuid as uuidlib
 
 from aiohttp import web
 
+from mesos_runtime.security.authentication import principal_of
+from mesos_runtime.security.http_limits import MIB
 from mesos_runtime.wire.agent_channel import (
     CHANNEL_PATH,
     CHANNEL_VERSION,
@@ -22,6 +24,7 @@ from mesos_runtime.wire.agent_channel import (
 )
 from mesos_runtime.wire.record import WireError
 
+from .access import AccessControl
 from .master import AgentRefused, Master
 from .registry import RegistryFenced
 from .state import EventStream
@@ -35,6 +38,7 @@ from .streaming import (
 )
 
 PATH = CHANNEL_PATH
+BODY_LIMIT = 64 * MIB  # a re-registering agent reports every task it runs
 
 _PAYLOAD = {
     AgentCallType.SUBSCRIBE: "subscribe",
@@ -43,20 +47,22 @@ _PAYLOAD = {
 }
 
 
-def add_routes(routes: Routes, master: Master) -> None:
+def add_routes(routes: Routes, master: Master, access: AccessControl) -> None:
     async def handle(request: web.Request) -> web.StreamResponse:
-        return await _handle(request, master)
+        return await _handle(request, master, access)
 
     routes.add_route("*", PATH, handle)
 
 
-async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
+async def _handle(
+    request: web.Request, master: Master, access: AccessControl
+) -> web.StreamResponse:
     if request.method != "POST":
         return method_not_allowed(request)
     refused = check_content_type(request)
     if refused is not None:
         return refused
-    body, refused = await read_json(request)
+    body, refused = await read_json(request, BODY_LIMIT)
     if refused is not None:
         return refused
     try:
@@ -69,6 +75,10 @@ async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
     if call.type is AgentCallType.UPDATE and call.update is None and not call.updates:
         return text(400, "Expecting 'update' or 'updates' to be present")
     if call.type is AgentCallType.SUBSCRIBE:
+        assert call.subscribe is not None
+        refused = access.agent_subscribe(request, call.subscribe)
+        if refused is not None:
+            return refused
         return await _subscribe(request, master, call)
     if call.agent_id is None:
         return text(400, "Expecting 'agent_id' to be present")
@@ -76,6 +86,9 @@ async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
     if agent is None or not agent.connected:
         # the agent must (re-)subscribe first: e.g. after a master failover
         return text(403, f"Agent {call.agent_id.value} is not registered")
+    refused = access.agent_call(request, agent, call)
+    if refused is not None:
+        return refused
     try:
         match call.type:
             case AgentCallType.PONG:
@@ -110,7 +123,9 @@ async def _subscribe(request: web.Request, master: Master, call: AgentCall) -> w
         )
     stream = EventStream(str(uuidlib.uuid4()))
     try:
-        agent = await master.agent_subscribe(call.subscribe, stream, request.remote or "127.0.0.1")
+        agent = await master.agent_subscribe(
+            call.subscribe, stream, request.remote or "127.0.0.1", principal_of(request)
+        )
     except AgentRefused as e:
         # as Mesos: a removed agent is told to shut down rather than refused silently
         stream.send(

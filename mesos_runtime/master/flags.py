@@ -48,6 +48,33 @@ class MasterFlags:
     log_dir: str | None = flag(help="Directory for a master.log file (default: stderr only)")
     logging_level: str = flag("INFO", help="Log level: INFO, WARNING, ERROR, DEBUG")
     version: bool = flag(False, help="Print the version and exit")
+    # --- authentication and authorization (docs/security.md) -----------------------------
+    authenticate_frameworks: bool = flag(
+        False, help="Only frameworks that authenticate (HTTP Basic) may subscribe"
+    )
+    authenticate_http_frameworks: bool = flag(
+        False, help="The same for the HTTP scheduler API (frameworks here are all HTTP)"
+    )
+    authenticate_agents: bool = flag(False, help="Only agents that authenticate may register")
+    authenticate_http_readonly: bool = flag(
+        False, help="Read-only endpoints (/master/state, /metrics/snapshot, ...) need credentials"
+    )
+    authenticate_http_readwrite: bool = flag(
+        False, help="Read-write endpoints (the operator API /api/v1, ...) need credentials"
+    )
+    credentials: str | None = flag(
+        help='Credentials file (Mesos\' JSON: {"credentials": [{"principal", "secret"}]},'
+        " or 'principal secret' lines); a path or file:///path"
+    )
+    acls: str | None = flag(help="Mesos ACLs as JSON, or a path / file:///path to them")
+    authenticators: str = flag(
+        "crammd5", help="Agent authenticator (accepted: the agent channel uses HTTP Basic)"
+    )
+    http_authenticators: str = flag("basic", help="HTTP authenticator: only 'basic'")
+    http_framework_authenticators: str | None = flag(
+        help="HTTP framework authenticator: only 'basic'"
+    )
+    authorizers: str = flag("local", help="Authorizer: only 'local' (the --acls)")
 
 
 def parse_weights(text: str | None) -> dict[str, float]:

@@ -14,6 +14,7 @@ from aiohttp import web
 from mesos_runtime.wire.mesos import MasterInfo
 
 from . import agent_channel, operator_api, scheduler_api, webui
+from .access import AccessControl, MasterAccess
 from .master import Master
 from .streaming import Handler, Routes
 
@@ -48,15 +49,6 @@ class StandaloneLeadership:
 LEADERSHIP_KEY = web.AppKey("leadership", Leadership)  # type: ignore[type-abstract]
 
 
-class AccessControl:
-    """Authentication and authorization of HTTP requests (Mesos' --authenticate_* and
-    --acls come here). Returns a response to refuse a request, or None to let it through."""
-
-    async def check(self, request: web.Request) -> web.StreamResponse | None:
-        del request
-        return None
-
-
 ACCESS_KEY = web.AppKey("access", AccessControl)
 
 # paths that only the leading master serves (the rest are read-only and answer anywhere)
@@ -76,6 +68,7 @@ def _gate(leadership: Leadership, access: AccessControl) -> Callable[[str, Handl
 
     def wrap(path: str, handler: Handler) -> Handler:
         leader_only = path in _LEADER_ONLY
+        check = access.checker(path)  # None: nothing to check on this path
 
         async def gated(request: web.Request) -> web.StreamResponse:
             if leader_only and not leadership.is_leader:
@@ -83,9 +76,10 @@ def _gate(leadership: Leadership, access: AccessControl) -> Callable[[str, Handl
                 if leader is None:
                     return web.Response(status=503, text="No leading master is known")
                 raise web.HTTPTemporaryRedirect(location=leader_location(leader, path))
-            refused = await access.check(request)
-            if refused is not None:
-                return refused
+            if check is not None:
+                refused = await check(request)
+                if refused is not None:
+                    return refused
             return await handler(request)
 
         return gated
@@ -97,13 +91,15 @@ def build_app(
     master: Master, leadership: Leadership, access: AccessControl | None = None
 ) -> web.Application:
     access = access or AccessControl()
+    if isinstance(access, MasterAccess):
+        access.master = master
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[MASTER_KEY] = master
     app[LEADERSHIP_KEY] = leadership
     app[ACCESS_KEY] = access
     routes = Routes(app, _gate(leadership, access))
-    scheduler_api.add_routes(routes, master)
-    agent_channel.add_routes(routes, master)
-    operator_api.add_routes(routes, master, leadership)
-    webui.add_routes(routes, master)
+    scheduler_api.add_routes(routes, master, access)
+    agent_channel.add_routes(routes, master, access)
+    operator_api.add_routes(routes, master, leadership, access)
+    webui.add_routes(routes, master, access)
     return app

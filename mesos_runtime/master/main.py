@@ -19,8 +19,13 @@ from typing import Any
 from aiohttp import web
 
 from mesos_runtime import MESOS_API_VERSION, __version__
-from mesos_runtime.wire.flags import FlagError, parse_flags
+from mesos_runtime.security.acls import load_acls
+from mesos_runtime.security.credentials import credentials_flag
+from mesos_runtime.security.http_limits import ConnectionGuard, GuardedRunner, connection_limit
+from mesos_runtime.security.tls import server_context
+from mesos_runtime.wire.flags import FlagError, HelpRequested, parse_flags
 
+from .access import MasterAccess
 from .allocator import Allocator
 from .flags import MasterFlags, parse_weights
 from .http import Leadership, StandaloneLeadership, build_app
@@ -84,18 +89,22 @@ async def run(flags: MasterFlags) -> int:
     leadership: Leadership = zookeeper or StandaloneLeadership(master.info)
     if zookeeper is None:
         await master.recover()
-    app = build_app(master, leadership)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    app = build_app(master, leadership, build_access(flags))
+    # three quarters of the descriptors for clients; the rest: registry, ZooKeeper, logs
+    guard = ConnectionGuard(connection_limit(0.75))
+    runner = GuardedRunner(app, guard, handler_cancellation=True, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, flags.ip, flags.port, reuse_address=True)
+    tls = server_context()
+    site = web.TCPSite(runner, flags.ip, flags.port, reuse_address=True, ssl_context=tls)
     await site.start()
     log.info(
-        "Master %s (Infinity %s, Mesos API %s) listening on %s:%d as %s; %s",
+        "Master %s (Infinity %s, Mesos API %s) listening on %s:%d (%s) as %s; %s",
         master.id,
         __version__,
         MESOS_API_VERSION,
         flags.ip,
         flags.port,
+        "TLS" if tls is not None else "plain HTTP",
         master.info.pid,
         f"contending in {flags.zk}" if zookeeper else f"standalone, work_dir {flags.work_dir}",
     )
@@ -151,6 +160,31 @@ async def _first(*waits: Coroutine[Any, Any, Any]) -> int:
     return next(i for i, t in enumerate(tasks) if t in done)
 
 
+def build_access(flags: MasterFlags) -> MasterAccess:
+    """Authentication and authorization from the flags; ValueError naming a bad one."""
+    required = [
+        name
+        for name in (
+            "authenticate_frameworks",
+            "authenticate_http_frameworks",
+            "authenticate_agents",
+            "authenticate_http_readonly",
+            "authenticate_http_readwrite",
+        )
+        if getattr(flags, name)
+    ]
+    for name in ("http_authenticators", "http_framework_authenticators"):
+        value = getattr(flags, name)
+        if value is not None and value != "basic":
+            raise ValueError(f"--{name}={value}: only 'basic' (HTTP Basic) is supported")
+    if flags.authorizers != "local":
+        raise ValueError(f"--authorizers={flags.authorizers}: only 'local' (--acls) is supported")
+    credentials = credentials_flag("credentials", flags.credentials)
+    if credentials is None and required:
+        raise ValueError(f"--{required[0]} needs --credentials (the principals and secrets)")
+    return MasterAccess(flags, credentials, load_acls(flags.acls))
+
+
 def check_quorum(flags: MasterFlags) -> None:
     """`--quorum` as this master means it: the registry lives in ZooKeeper and a write is
     durable once ZooKeeper's majority holds it. So the flag needs --zk, and it must be a
@@ -178,6 +212,9 @@ def check_quorum(flags: MasterFlags) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         flags = parse_flags(MasterFlags, sys.argv[1:] if argv is None else argv)
+    except HelpRequested as e:
+        print(f"Usage: mesos-master [options]\n\n{e}")
+        return 0
     except FlagError as e:
         print(e, file=sys.stderr)
         return 1
@@ -187,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parse_weights(flags.weights)
         check_quorum(flags)
+        build_access(flags)
+        server_context()  # bad LIBPROCESS_SSL_* settings stop the start, named
     except ValueError as e:
         print(e, file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ import asyncio
 import collections
 import itertools
 import logging
+import secrets
 import socket
 import struct
 import time
@@ -17,8 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from mesos_runtime import MESOS_API_VERSION
+from mesos_runtime.security.tls import TlsSettings
 from mesos_runtime.wire.agent_channel import (
     CHANNEL_VERSION,
+    SESSION_VERSION,
     AcknowledgeUpdate,
     AgentEvent,
     AgentEventType,
@@ -47,6 +50,7 @@ from mesos_runtime.wire.mesos import (
     ExecutorType,
     FrameworkID,
     FrameworkInfo,
+    Launch,
     MasterInfo,
     Offer,
     OfferID,
@@ -95,7 +99,13 @@ from .state import (
     TrackedTask,
     UnreachableAgentState,
 )
-from .validation import executors_compatible, validate_executor, validate_task, with_allocation
+from .validation import (
+    executors_compatible,
+    validate_executor,
+    validate_schedule,
+    validate_task,
+    with_allocation,
+)
 
 log = logging.getLogger("mesos.master")
 
@@ -171,6 +181,8 @@ class Master:
         self._gone_timers: dict[str, asyncio.TimerHandle] = {}
         # called when the registry refuses a write: this master must stop acting at once
         self.on_fenced: Callable[[], None] | None = None
+        # agents speak TLS when this master does (libprocess' SSL settings are cluster-wide)
+        self.agent_scheme = "https" if TlsSettings.from_environment().enabled else "http"
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -386,7 +398,7 @@ class Master:
             agent_id=AgentID(value=agent.id),
             hostname=agent.info.hostname,
             url=URL(
-                scheme="http",
+                scheme=self.agent_scheme,
                 address=Address(hostname=agent.info.hostname, ip=agent.ip, port=agent.port),
                 path="/slave(1)",
             ),
@@ -629,8 +641,13 @@ class Master:
             )
             self.request_allocation(offer.agent_id)
 
-    def accept(self, framework: Framework, call: Accept) -> None:
+    def accept(
+        self, framework: Framework, call: Accept, unauthorized: dict[str, str] | None = None
+    ) -> None:
+        """ACCEPT; `unauthorized` names the tasks the ACLs refuse (TASK_ERROR)."""
         refuse = call.filters.refuse if call.filters else 5.0
+        if unauthorized:
+            call = call.replace(operations=self._drop_unauthorized(framework, call, unauthorized))
         error = self._validate_offers(framework, call)
         if error is not None:
             log.warning("ACCEPT from framework %s with invalid offers: %s", framework.id, error)
@@ -668,6 +685,37 @@ class Master:
         if remaining:
             self.allocator.recover(agent.id, framework.id, remaining, refuse_seconds=refuse)
         self.request_allocation(agent.id)
+
+    def _drop_unauthorized(
+        self, framework: Framework, call: Accept, unauthorized: dict[str, str]
+    ) -> list[Operation]:
+        """The operations left once the tasks the ACLs refuse are answered TASK_ERROR (a
+        task group goes as a whole); their resources stay in the offer."""
+        kept = []
+        for operation in call.operations:
+            tasks = _tasks_of(operation)
+            refused = [t for t in tasks if t.task_id.value in unauthorized]
+            if not refused:
+                kept.append(operation)
+                continue
+            if operation.type is OperationType.LAUNCH_GROUP:
+                why = unauthorized[refused[0].task_id.value]
+                for task in tasks:
+                    self._task_error(
+                        framework, task, why, StatusReason.REASON_TASK_GROUP_UNAUTHORIZED
+                    )
+                continue
+            for task in refused:
+                self._task_error(
+                    framework,
+                    task,
+                    unauthorized[task.task_id.value],
+                    StatusReason.REASON_TASK_UNAUTHORIZED,
+                )
+            left = [t for t in tasks if t.task_id.value not in unauthorized]
+            if left:
+                kept.append(operation.replace(launch=Launch(task_infos=left)))
+        return kept
 
     def _validate_offers(self, framework: Framework, call: Accept) -> str | None:
         if not call.offer_ids:
@@ -1091,8 +1139,11 @@ class Master:
 
     # --- agents ---------------------------------------------------------------------------
 
-    async def agent_subscribe(self, call: AgentSubscribe, stream: EventStream, ip: str) -> Agent:
-        """Register a new agent or re-register a known one, rebuilding what it runs."""
+    async def agent_subscribe(
+        self, call: AgentSubscribe, stream: EventStream, ip: str, principal: str | None = None
+    ) -> Agent:
+        """Register a new agent or re-register a known one, rebuilding what it runs;
+        `principal` is who it authenticated as (bound to its id in the registry)."""
         info = call.agent_info
         if info.id is not None and self.registry.is_gone(info.id.value):
             raise AgentRefused(f"Agent {info.id.value} was removed; it must start afresh")
@@ -1102,7 +1153,7 @@ class Master:
         static = Resources.from_wire(info.resources)
         checkpointed = Resources.from_wire(call.checkpointed_resources).unallocated()
         total = _apply_checkpointed(static, checkpointed)
-        await self.registry.admit_agent(info)
+        await self.registry.admit_agent(info, principal)
 
         old = self.agents.get(agent_id)
         was_unreachable = self.unreachable.pop(agent_id, None) is not None
@@ -1126,7 +1177,10 @@ class Master:
             total=total,
             checkpointed=checkpointed,
             version=call.runtime_version,
+            principal=principal,
         )
+        if min(call.version or 1, CHANNEL_VERSION) >= SESSION_VERSION:
+            agent.session = secrets.token_urlsafe(24)
         agent.active = self._machine_mode(agent) is not MachineMode.DOWN
         self.agents[agent_id] = agent
         allocated = self._adopt_agent_report(agent, call, was_unreachable)
@@ -1142,6 +1196,7 @@ class Master:
                     master_info=self.info,
                     ping_interval_seconds=float(self.flags.agent_ping_timeout),
                     version=CHANNEL_VERSION,
+                    session=agent.session,
                 ),
             )
         )
@@ -1291,6 +1346,13 @@ class Master:
         self.allocator.deactivate_agent(agent.id)
         for offer_id in list(agent.offers):
             self.rescind_offer(offer_id)
+
+    def agent_principal(self, agent_id: str) -> str | None:
+        """Who an agent id belongs to: the principal that registered it (None: nobody)."""
+        agent = self.agents.get(agent_id)
+        if agent is not None and agent.principal is not None:
+            return agent.principal
+        return self.registry.agent_principal(agent_id)
 
     def agent_pong(self, agent: Agent) -> None:
         agent.ponged = True
@@ -1442,9 +1504,10 @@ class Master:
         """A status update from the agent: record it, forward it to the framework."""
         fid = call.framework_id.value
         status = call.status
-        if status.agent_id is None or status.timestamp is None:
+        if status.agent_id is None or status.agent_id.value != agent.id or status.timestamp is None:
+            # an agent speaks for itself only: its updates carry its own id
             status = status.replace(
-                agent_id=AgentID(value=agent.id) if status.agent_id is None else status.agent_id,
+                agent_id=AgentID(value=agent.id),
                 timestamp=now() if status.timestamp is None else status.timestamp,
             )
         self.counters["master/messages_status_update"] += 1
@@ -1534,10 +1597,10 @@ class Master:
         return MachineMode.UP
 
     async def update_maintenance_schedule(self, schedule: MaintenanceSchedule) -> str | None:
+        error = validate_schedule(schedule)
+        if error is not None:
+            return error
         scheduled = schedule.machines()
-        for machine in scheduled:
-            if not machine.hostname and not machine.ip:
-                return "A machine ID needs a hostname or an IP"
         machines: dict[MachineID, MachineMode] = {}
         for machine, mode in self.machines.items():
             if mode is MachineMode.DOWN:

@@ -6,20 +6,25 @@ maintenance, SUBSCRIBE to cluster events) and the legacy read endpoints tools st
 from __future__ import annotations
 
 import uuid as uuidlib
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
+from mesos_runtime.security.http_limits import MIB
 from mesos_runtime.wire.flags import as_dict
+from mesos_runtime.wire.mesos import FrameworkID
 from mesos_runtime.wire.record import Record, record, repeated, required
 
 from . import metrics, views
+from .access import AccessControl, Viewer
 from .flags import parse_weights
 from .maintenance import MachineID, MaintenanceSchedule
 from .master import Master
 from .registry import RegistryFenced
 from .state import EventStream
 from .streaming import (
+    Handler,
     Routes,
     accepts_json,
     decode_call,
@@ -28,6 +33,7 @@ from .streaming import (
 )
 
 OPERATOR_PATH = "/api/v1"
+BODY_LIMIT = 1 * MIB  # queries and maintenance schedules
 
 
 @record
@@ -41,31 +47,65 @@ class MachineList(Record):
 
 
 @record
+class Teardown(Record):
+    framework_id: FrameworkID = required()
+
+
+@record
 class OperatorCall(Record):
-    type: str = required()
+    type: str = required(max_length=64)
+    teardown: Teardown | None = None
     update_maintenance_schedule: UpdateMaintenanceSchedule | None = None
     start_maintenance: MachineList | None = None
     stop_maintenance: MachineList | None = None
 
 
-def add_routes(routes: Routes, master: Master, leadership: Any) -> None:
+def add_routes(routes: Routes, master: Master, leadership: Any, access: AccessControl) -> None:
     weights = parse_weights(master.flags.weights)
 
     async def operator(request: web.Request) -> web.StreamResponse:
-        return await _operator(request, master, weights)
+        return await _operator(request, master, weights, access)
 
-    def json_get(build: Any) -> Any:
-        async def handle(request: web.Request) -> web.Response:
-            del request
-            return web.json_response(build())
+    def json_get(build: Callable[[Viewer], Any]) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return web.json_response(build(access.viewer(request)))
 
         return handle
 
-    def state() -> dict[str, Any]:
+    def flags_get() -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            if not access.viewer(request).flags():
+                return text(403, "Not authorized to view the flags (view_flags)")
+            return web.json_response({"flags": as_dict(master.flags)})
+
+        return handle
+
+    def state(viewer: Viewer) -> dict[str, Any]:
         leader = leadership.leader
         return views.legacy_state(
-            master, leader.pid if leader else None, leader.to_json() if leader else None
+            master, leader.pid if leader else None, leader.to_json() if leader else None, viewer
         )
+
+    def frameworks(viewer: Viewer) -> dict[str, Any]:
+        return {
+            "frameworks": [
+                views.legacy_framework(master, f, viewer)
+                for f in views.visible_frameworks(master, viewer)
+            ],
+            "completed_frameworks": [
+                views.legacy_framework(master, f, viewer)
+                for f in views.visible_frameworks(master, viewer, completed=True)
+            ],
+        }
+
+    def tasks(viewer: Viewer) -> dict[str, Any]:
+        return {
+            "tasks": [
+                views.legacy_task(t)
+                for f in views.visible_frameworks(master, viewer)
+                for t in views.visible_tasks([*f.tasks.values(), *f.completed_tasks], f, viewer)
+            ]
+        }
 
     async def redirect(request: web.Request) -> web.Response:
         del request
@@ -86,76 +126,57 @@ def add_routes(routes: Routes, master: Master, leadership: Any) -> None:
     routes.add_get(
         "/master/slaves",
         json_get(
-            lambda: {"slaves": [views.legacy_agent(master, a) for a in master.agents.values()]}
+            lambda _: {"slaves": [views.legacy_agent(master, a) for a in master.agents.values()]}
         ),
     )
-    routes.add_get(
-        "/master/frameworks",
-        json_get(
-            lambda: {
-                "frameworks": [
-                    views.legacy_framework(master, f) for f in master.frameworks.values()
-                ],
-                "completed_frameworks": [
-                    views.legacy_framework(master, f) for f in master.completed_frameworks
-                ],
-            }
-        ),
-    )
-    routes.add_get(
-        "/master/tasks",
-        json_get(
-            lambda: {
-                "tasks": [
-                    views.legacy_task(t)
-                    for f in master.frameworks.values()
-                    for t in [*f.tasks.values(), *f.completed_tasks]
-                ]
-            }
-        ),
-    )
+    routes.add_get("/master/frameworks", json_get(frameworks))
+    routes.add_get("/master/tasks", json_get(tasks))
     routes.add_get("/master/redirect", redirect)
     routes.add_get("/redirect", redirect)
     routes.add_get(
-        "/metrics/snapshot", json_get(lambda: metrics.snapshot(master, leadership.is_leader))
+        "/metrics/snapshot", json_get(lambda _: metrics.snapshot(master, leadership.is_leader))
     )
     routes.add_get("/health", health)
     routes.add_get("/master/health", health)
-    routes.add_get("/version", json_get(views.version_info))
-    routes.add_get("/flags", json_get(lambda: {"flags": as_dict(master.flags)}))
-    routes.add_get("/master/flags", json_get(lambda: {"flags": as_dict(master.flags)}))
-    routes.add_get(
-        "/master/maintenance/schedule",
-        json_get(lambda: master.schedule.to_json()),  # noqa: PLW0108 - read at call time
-    )
+    routes.add_get("/version", json_get(lambda _: views.version_info()))
+    routes.add_get("/flags", flags_get())
+    routes.add_get("/master/flags", flags_get())
+    routes.add_get("/master/maintenance/schedule", json_get(lambda _: master.schedule.to_json()))
     routes.add_get(
         "/master/maintenance/status",
-        json_get(lambda: views.maintenance_status(master)["status"]),
+        json_get(lambda _: views.maintenance_status(master)["status"]),
     )
 
 
-_QUERIES = {
-    "GET_HEALTH": lambda m, w: {"healthy": True},
-    "GET_VERSION": lambda m, w: {"version_info": views.version_info()},
-    "GET_FLAGS": lambda m, w: views.get_flags(m),
-    "GET_STATE": lambda m, w: views.get_state(m),
-    "GET_AGENTS": lambda m, w: views.get_agents(m),
-    "GET_FRAMEWORKS": lambda m, w: views.get_frameworks(m),
-    "GET_TASKS": lambda m, w: views.get_tasks(m),
-    "GET_EXECUTORS": lambda m, w: views.get_executors(m),
-    "GET_ROLES": views.get_roles,
-    "GET_MASTER": lambda m, w: views.get_master(m),
-    "GET_MAINTENANCE_SCHEDULE": lambda m, w: {"schedule": m.schedule.to_json()},
-    "GET_MAINTENANCE_STATUS": lambda m, w: views.maintenance_status(m),
+# query -> its answer, from the master, the role weights and what the requester may see
+_QUERIES: dict[str, Callable[[Master, dict[str, float], Viewer], Any]] = {
+    "GET_HEALTH": lambda m, w, v: {"healthy": True},
+    "GET_VERSION": lambda m, w, v: {"version_info": views.version_info()},
+    "GET_FLAGS": lambda m, w, v: views.get_flags(m),
+    "GET_STATE": lambda m, w, v: views.get_state(m, v),
+    "GET_AGENTS": lambda m, w, v: views.get_agents(m),
+    "GET_FRAMEWORKS": lambda m, w, v: views.get_frameworks(m, v),
+    "GET_TASKS": lambda m, w, v: views.get_tasks(m, v),
+    "GET_EXECUTORS": lambda m, w, v: views.get_executors(m, v),
+    "GET_ROLES": lambda m, w, v: views.get_roles(m, w),
+    "GET_MASTER": lambda m, w, v: views.get_master(m),
+    "GET_MAINTENANCE_SCHEDULE": lambda m, w, v: {"schedule": m.schedule.to_json()},
+    "GET_MAINTENANCE_STATUS": lambda m, w, v: views.maintenance_status(m),
 }
-_ACTIONS = {"UPDATE_MAINTENANCE_SCHEDULE", "START_MAINTENANCE", "STOP_MAINTENANCE", "SUBSCRIBE"}
+_ACTIONS = {
+    "UPDATE_MAINTENANCE_SCHEDULE",
+    "START_MAINTENANCE",
+    "STOP_MAINTENANCE",
+    "SUBSCRIBE",
+    "TEARDOWN",
+}
 
 
 async def _operator(
-    request: web.Request, master: Master, weights: dict[str, float]
+    request: web.Request, master: Master, weights: dict[str, float], access: AccessControl
 ) -> web.StreamResponse:
     call, refused = await decode_call(
-        request, OperatorCall, "Failed to convert JSON into Call protobuf"
+        request, OperatorCall, "Failed to convert JSON into Call protobuf", BODY_LIMIT
     )
     if call is None:
         return refused  # type: ignore[return-value]
@@ -163,11 +184,15 @@ async def _operator(
         return text(400, f"Failed to validate master::Call: unknown call type '{call.type}'")
     if not accepts_json(request):
         return text(406, "Expecting 'Accept' to allow 'application/json'")
+    refused = access.operator_call(request, call)
+    if refused is not None:
+        return refused
 
     build = _QUERIES.get(call.type)
     if build is not None:
         key = call.type.lower()
-        return web.json_response({"type": call.type, key: build(master, weights)})
+        answer = build(master, weights, access.viewer(request))
+        return web.json_response({"type": call.type, key: answer})
 
     if call.type == "SUBSCRIBE":
         stream = EventStream(str(uuidlib.uuid4()))
@@ -175,7 +200,7 @@ async def _operator(
             {
                 "type": "SUBSCRIBED",
                 "subscribed": {
-                    "get_state": views.get_state(master),
+                    "get_state": views.get_state(master, access.viewer(request)),
                     "heartbeat_interval_seconds": float(master.flags.heartbeat_interval),
                 },
             }
@@ -193,6 +218,14 @@ async def _operator(
             master.operator_streams.discard(stream)
 
     try:
+        if call.type == "TEARDOWN":
+            if call.teardown is None:
+                return text(400, "Expecting 'teardown' to be present")
+            framework = master.frameworks.get(call.teardown.framework_id.value)
+            if framework is None:
+                return text(400, f"Framework {call.teardown.framework_id.value} is not known")
+            await master.remove_framework(framework, "TEARDOWN by an operator")
+            return web.Response(status=200)
         if call.type == "UPDATE_MAINTENANCE_SCHEDULE":
             if call.update_maintenance_schedule is None:
                 return text(400, "Expecting 'update_maintenance_schedule' to be present")

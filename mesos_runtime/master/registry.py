@@ -86,6 +86,14 @@ class RegisteredFramework(Record):
 
 
 @record
+class AgentPrincipal(Record):
+    """The principal an admitted agent authenticated as: only it may re-register the id."""
+
+    id: AgentID = required()
+    principal: str = required()
+
+
+@record
 class MachineInfo(Record):
     id: MachineID = required()
     mode: MachineMode = required()
@@ -95,6 +103,7 @@ class MachineInfo(Record):
 class RegistryDocument(Record):
     version: int = required()
     agents: list[AgentInfo] = repeated()  # admitted, with `id`
+    agent_principals: list[AgentPrincipal] = repeated()
     unreachable: list[UnreachableAgent] = repeated()
     gone: list[AgentID] = repeated()  # removed for good: refused if they come back
     frameworks: list[RegisteredFramework] = repeated()
@@ -138,11 +147,13 @@ class Registry:
 
     # --- agents -------------------------------------------------------------------
 
-    async def admit_agent(self, info: AgentInfo) -> None:
+    async def admit_agent(self, info: AgentInfo, principal: str | None = None) -> None:
         assert info.id is not None
         agent_id = info.id.value
-        if info in self.document.agents and not any(
-            u.id.value == agent_id for u in self.document.unreachable
+        if (
+            info in self.document.agents
+            and self.agent_principal(agent_id) == principal
+            and not any(u.id.value == agent_id for u in self.document.unreachable)
         ):
             # re-registration of an admitted agent, unchanged: nothing new to make durable
             # (after a failover every agent re-registers at once; skip a write per agent)
@@ -152,8 +163,17 @@ class Registry:
             doc.agents = [a for a in doc.agents if a.id is None or a.id.value != agent_id]
             doc.agents.append(info)
             doc.unreachable = [u for u in doc.unreachable if u.id.value != agent_id]
+            doc.agent_principals = [p for p in doc.agent_principals if p.id.value != agent_id]
+            if principal is not None:
+                doc.agent_principals.append(AgentPrincipal(id=info.id, principal=principal))
 
         await self.apply(change)
+
+    def agent_principal(self, agent_id: str) -> str | None:
+        for entry in self.document.agent_principals:
+            if entry.id.value == agent_id:
+                return entry.principal
+        return None
 
     async def mark_unreachable(self, agent_id: str, timestamp: float) -> None:
         def change(doc: RegistryDocument) -> None:

@@ -10,8 +10,10 @@ import uuid as uuidlib
 
 from aiohttp import web
 
+from mesos_runtime.security.http_limits import MIB
 from mesos_runtime.wire.scheduler import Call, CallType, Event, EventType
 
+from .access import AccessControl
 from .master import Master
 from .registry import RegistryFenced
 from .state import EventStream
@@ -26,6 +28,7 @@ from .validation import validate_call
 
 PATH = "/api/v1/scheduler"
 STREAM_ID = "Mesos-Stream-Id"
+BODY_LIMIT = 16 * MIB  # an ACCEPT launching many tasks, a RECONCILE of many
 
 log = logging.getLogger("mesos.master.scheduler")
 
@@ -33,20 +36,27 @@ log = logging.getLogger("mesos.master.scheduler")
 _COUNTERS = {kind: f"master/messages_{kind.value.lower()}" for kind in CallType}
 
 
-def add_routes(routes: Routes, master: Master) -> None:
+def add_routes(routes: Routes, master: Master, access: AccessControl) -> None:
     async def handle(request: web.Request) -> web.StreamResponse:
-        return await _handle(request, master)
+        return await _handle(request, master, access)
 
     routes.add_route("*", PATH, handle)
 
 
-async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
-    call, refused = await decode_call(request, Call, "Failed to convert JSON into Call protobuf")
+async def _handle(
+    request: web.Request, master: Master, access: AccessControl
+) -> web.StreamResponse:
+    call, refused = await decode_call(
+        request, Call, "Failed to convert JSON into Call protobuf", BODY_LIMIT
+    )
     if call is None:
         return refused  # type: ignore[return-value]
     error = validate_call(call)
     if error is not None:
         return text(400, f"Failed to validate scheduler::Call: {error}")
+    refused = access.scheduler_call(request, call)
+    if refused is not None:
+        return refused
 
     if call.type is CallType.SUBSCRIBE:
         return await _subscribe(request, master, call)
@@ -74,7 +84,8 @@ async def _handle(request: web.Request, master: Master) -> web.StreamResponse:
                 await master.remove_framework(framework, "TEARDOWN by the framework")
             case CallType.ACCEPT:
                 assert call.accept is not None
-                master.accept(framework, call.accept)
+                unauthorized = access.unauthorized_tasks(request, framework.info, call.accept)
+                master.accept(framework, call.accept, unauthorized)
             case CallType.DECLINE:
                 assert call.decline is not None
                 master.decline(framework, call.decline)

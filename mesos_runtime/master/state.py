@@ -225,6 +225,8 @@ class Agent:
     missed_pings: int = 0
     ponged: bool = True
     version: str | None = None
+    session: str | None = None  # channel version 3: every call must carry it
+    principal: str | None = None  # who registered it (when it authenticated)
 
     @property
     def id(self) -> str:

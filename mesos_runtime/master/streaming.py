@@ -4,14 +4,15 @@ periodic HEARTBEAT records, and the request checks every v1 endpoint shares."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from mesos_runtime.security.http_limits import BodyRefused, read_body
 from mesos_runtime.wire import Record, WireError, recordio
+from mesos_runtime.wire.bounds import loads_untrusted
 
 from .state import EventStream
 
@@ -72,11 +73,16 @@ def accepts_json(request: web.Request) -> bool:
     return False
 
 
-async def read_json(request: web.Request) -> tuple[Any, web.Response | None]:
-    body = await request.read()
+async def read_json(request: web.Request, limit: int) -> tuple[Any, web.Response | None]:
+    """The body as JSON (at most `limit` bytes, finite numbers, bounded depth, valid
+    Unicode), or the 4xx response that refuses it."""
     try:
-        return json.loads(body), None
-    except (ValueError, UnicodeDecodeError) as e:
+        body = await read_body(request, limit)
+    except BodyRefused as e:
+        return None, e.response()
+    try:
+        return loads_untrusted(body), None
+    except WireError as e:
         return None, text(400, f"Failed to parse body into JSON: {e}")
 
 
@@ -84,7 +90,7 @@ R = TypeVar("R", bound=Record)
 
 
 async def decode_call(
-    request: web.Request, kind: type[R], refusal: str
+    request: web.Request, kind: type[R], refusal: str, limit: int
 ) -> tuple[R | None, web.Response | None]:
     """The prelude every v1 POST endpoint shares: method, Content-Type, JSON, the record.
 
@@ -97,7 +103,7 @@ async def decode_call(
     refused = check_content_type(request)
     if refused is not None:
         return None, refused
-    body, refused = await read_json(request)
+    body, refused = await read_json(request, limit)
     if refused is not None:
         return None, refused
     try:

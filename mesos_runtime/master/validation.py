@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from mesos_runtime.wire.bounds import MAX_SECONDS
 from mesos_runtime.wire.mesos import (
+    CommandInfo,
     ExecutorInfo,
     FrameworkCapabilityType,
     FrameworkInfo,
@@ -18,6 +20,8 @@ from mesos_runtime.wire.mesos import (
 from mesos_runtime.wire.record import WireError
 from mesos_runtime.wire.resources import Resources
 from mesos_runtime.wire.scheduler import Call, CallType
+
+from .maintenance import MaintenanceSchedule
 
 # the sub-message each call type must carry
 _CALL_FIELDS = {
@@ -101,6 +105,8 @@ def validate_framework_info(info: FrameworkInfo) -> str | None:
             return error
     if info.failover_timeout is not None and info.failover_timeout < 0:
         return "'FrameworkInfo.failover_timeout' must not be negative"
+    if info.failover_timeout is not None and info.failover_timeout > MAX_SECONDS:
+        return f"'FrameworkInfo.failover_timeout' must be at most {MAX_SECONDS:g} seconds"
     return None
 
 
@@ -147,6 +153,14 @@ def validate_task(
             return "'TaskInfo.command' must be set for a task in a task group"
     elif (task.executor is None) == (task.command is None):
         return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
+    if task.command is not None:
+        error = validate_command(task.command, "TaskInfo.command")
+        if error:
+            return error
+    if task.health_check is not None and task.health_check.command is not None:
+        error = validate_command(task.health_check.command, "TaskInfo.health_check.command")
+        if error:
+            return error
     if task.executor is not None:
         error = validate_executor(task.executor)
         if error:
@@ -154,10 +168,43 @@ def validate_task(
     return None
 
 
+def validate_command(command: CommandInfo, where: str) -> str | None:
+    """What a process can be started with: no NUL in the command, its arguments, URIs or
+    environment, and environment names that are not empty and hold no '='."""
+    fields: list[tuple[str, str | None]] = [
+        (f"{where}.value", command.value),
+        (f"{where}.user", command.user),
+    ]
+    fields += [(f"{where}.arguments[{i}]", a) for i, a in enumerate(command.arguments)]
+    fields += [(f"{where}.uris[{i}].value", u.value) for i, u in enumerate(command.uris)]
+    fields += [
+        (f"{where}.uris[{i}].output_file", u.output_file) for i, u in enumerate(command.uris)
+    ]
+    variables = command.environment.variables if command.environment else []
+    for i, variable in enumerate(variables):
+        name = f"{where}.environment.variables[{i}].name"
+        if not variable.name:
+            return f"'{name}' must not be empty"
+        if "=" in variable.name:
+            return f"'{name}' must not contain '=' ({variable.name!r})"
+        fields += [
+            (name, variable.name),
+            (f"{where}.environment.variables[{i}].value", variable.value),
+        ]
+    for name, value in fields:
+        if value is not None and "\0" in value:
+            return f"'{name}' must not contain a NUL character"
+    return None
+
+
 def validate_executor(executor: ExecutorInfo) -> str | None:
     error = validate_id("Executor ID", executor.executor_id.value)
     if error:
         return error
+    if executor.command is not None:
+        error = validate_command(executor.command, "ExecutorInfo.command")
+        if error:
+            return error
     try:
         Resources.from_wire(executor.resources)
     except WireError as e:
@@ -168,3 +215,18 @@ def validate_executor(executor: ExecutorInfo) -> str | None:
 def executors_compatible(a: ExecutorInfo, b: ExecutorInfo) -> bool:
     """Same executor as far as a relaunch is concerned (framework_id may be filled in)."""
     return a.replace(framework_id=None) == b.replace(framework_id=None)
+
+
+def validate_schedule(schedule: MaintenanceSchedule) -> str | None:
+    """A maintenance schedule as Mesos' master checks it: machines named by hostname or
+    IP, unavailabilities that do not start or last a negative time."""
+    for machine in schedule.machines():
+        if not machine.hostname and not machine.ip:
+            return "A machine ID needs a hostname or an IP"
+    for window in schedule.windows:
+        unavailability = window.unavailability
+        if unavailability.start.nanoseconds < 0:
+            return "Unavailability 'start' must not be negative"
+        if unavailability.duration is not None and unavailability.duration.nanoseconds < 0:
+            return "Unavailability 'duration' must not be negative"
+    return None

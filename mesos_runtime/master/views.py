@@ -10,6 +10,7 @@ from mesos_runtime.wire.flags import as_dict
 from mesos_runtime.wire.mesos import Attribute, ValueType
 from mesos_runtime.wire.resources import Resources
 
+from .access import EVERYONE, Viewer
 from .master import Master
 from .state import Agent, Framework, TrackedTask
 
@@ -29,12 +30,30 @@ def version_info() -> dict[str, Any]:
 # --- v1 operator API -------------------------------------------------------------------
 
 
-def get_tasks(master: Master) -> dict[str, Any]:
+def visible_frameworks(master: Master, viewer: Viewer, completed: bool = False) -> list[Framework]:
+    frameworks = master.completed_frameworks if completed else master.frameworks.values()
+    if viewer.sees_everything:
+        return list(frameworks)
+    return [f for f in frameworks if viewer.framework(f.info)]
+
+
+def visible_tasks(tasks: Any, framework: Framework, viewer: Viewer) -> list[TrackedTask]:
+    if viewer.sees_everything:
+        return list(tasks)
+    return [t for t in tasks if viewer.task(t.user, framework.info)]
+
+
+def get_tasks(master: Master, viewer: Viewer = EVERYONE) -> dict[str, Any]:
     tasks, unreachable, completed = [], [], []
-    for framework in [*master.frameworks.values(), *master.completed_frameworks]:
-        tasks += [t.to_wire().to_json() for t in framework.tasks.values()]
-        unreachable += [t.to_wire().to_json() for t in framework.unreachable_tasks.values()]
-        completed += [t.to_wire().to_json() for t in framework.completed_tasks]
+    frameworks = [*visible_frameworks(master, viewer), *visible_frameworks(master, viewer, True)]
+    for framework in frameworks:
+
+        def encode(kept: Any, framework: Framework = framework) -> list[dict[str, Any]]:
+            return [t.to_wire().to_json() for t in visible_tasks(kept, framework, viewer)]
+
+        tasks += encode(framework.tasks.values())
+        unreachable += encode(framework.unreachable_tasks.values())
+        completed += encode(framework.completed_tasks)
     out: dict[str, Any] = {}
     for name, items in (
         ("tasks", tasks),
@@ -46,19 +65,27 @@ def get_tasks(master: Master) -> dict[str, Any]:
     return out
 
 
-def get_executors(master: Master) -> dict[str, Any]:
+def _executor_visible(master: Master, viewer: Viewer, framework_id: str, info: Any) -> bool:
+    if viewer.sees_everything:
+        return True
+    framework = master.frameworks.get(framework_id)
+    return framework is not None and viewer.executor(info, framework.info)
+
+
+def get_executors(master: Master, viewer: Viewer = EVERYONE) -> dict[str, Any]:
     executors = [
         {"executor_info": e.info.to_json(), "agent_id": {"value": agent.id}}
         for agent in master.agents.values()
-        for e in agent.executors.values()
+        for (fid, _eid), e in agent.executors.items()
+        if _executor_visible(master, viewer, fid, e.info)
     ]
     return {"executors": executors} if executors else {}
 
 
-def get_frameworks(master: Master) -> dict[str, Any]:
+def get_frameworks(master: Master, viewer: Viewer = EVERYONE) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    frameworks = [master.framework_json(f) for f in master.frameworks.values()]
-    completed = [master.framework_json(f) for f in master.completed_frameworks]
+    frameworks = [master.framework_json(f) for f in visible_frameworks(master, viewer)]
+    completed = [master.framework_json(f) for f in visible_frameworks(master, viewer, True)]
     if frameworks:
         out["frameworks"] = frameworks
     if completed:
@@ -77,11 +104,11 @@ def get_agents(master: Master) -> dict[str, Any]:
     return out
 
 
-def get_state(master: Master) -> dict[str, Any]:
+def get_state(master: Master, viewer: Viewer = EVERYONE) -> dict[str, Any]:
     return {
-        "get_tasks": get_tasks(master),
-        "get_executors": get_executors(master),
-        "get_frameworks": get_frameworks(master),
+        "get_tasks": get_tasks(master, viewer),
+        "get_executors": get_executors(master, viewer),
+        "get_frameworks": get_frameworks(master, viewer),
         "get_agents": get_agents(master),
     }
 
@@ -203,7 +230,9 @@ def legacy_task(task: TrackedTask) -> dict[str, Any]:
     return out
 
 
-def legacy_framework(master: Master, framework: Framework) -> dict[str, Any]:
+def legacy_framework(
+    master: Master, framework: Framework, viewer: Viewer = EVERYONE
+) -> dict[str, Any]:
     info = framework.info
     used = master.used_by_framework(framework)
     offered = master.offered(framework.id)
@@ -225,9 +254,16 @@ def legacy_framework(master: Master, framework: Framework) -> dict[str, Any]:
         "resources": resources_map(used + offered),
         "used_resources": resources_map(used),
         "offered_resources": resources_map(offered),
-        "tasks": [legacy_task(t) for t in framework.tasks.values()],
-        "unreachable_tasks": [legacy_task(t) for t in framework.unreachable_tasks.values()],
-        "completed_tasks": [legacy_task(t) for t in framework.completed_tasks],
+        "tasks": [
+            legacy_task(t) for t in visible_tasks(framework.tasks.values(), framework, viewer)
+        ],
+        "unreachable_tasks": [
+            legacy_task(t)
+            for t in visible_tasks(framework.unreachable_tasks.values(), framework, viewer)
+        ],
+        "completed_tasks": [
+            legacy_task(t) for t in visible_tasks(framework.completed_tasks, framework, viewer)
+        ],
         "offers": [
             {
                 "id": o.id,
@@ -241,7 +277,7 @@ def legacy_framework(master: Master, framework: Framework) -> dict[str, Any]:
             {"executor_id": eid, "slave_id": agent.id, "name": e.info.name or ""}
             for agent in master.agents.values()
             for (fid, eid), e in agent.executors.items()
-            if fid == framework.id
+            if fid == framework.id and (viewer.sees_everything or viewer.executor(e.info, info))
         ],
     }
     if framework.reregistered_time:
@@ -282,7 +318,9 @@ def legacy_agent(master: Master, agent: Agent) -> dict[str, Any]:
     return out
 
 
-def legacy_state(master: Master, leader_pid: str | None, leader_info: Any) -> dict[str, Any]:
+def legacy_state(
+    master: Master, leader_pid: str | None, leader_info: Any, viewer: Viewer = EVERYONE
+) -> dict[str, Any]:
     agents = list(master.agents.values())
     active = sum(1 for a in agents if a.active and a.connected)
     out: dict[str, Any] = {
@@ -294,13 +332,18 @@ def legacy_state(master: Master, leader_pid: str | None, leader_info: Any) -> di
         "activated_slaves": active,
         "deactivated_slaves": len(agents) - active,
         "unreachable_slaves": len(master.unreachable),
-        "flags": as_dict(master.flags),
         "slaves": [legacy_agent(master, a) for a in agents],
-        "frameworks": [legacy_framework(master, f) for f in master.frameworks.values()],
-        "completed_frameworks": [legacy_framework(master, f) for f in master.completed_frameworks],
+        "frameworks": [
+            legacy_framework(master, f, viewer) for f in visible_frameworks(master, viewer)
+        ],
+        "completed_frameworks": [
+            legacy_framework(master, f, viewer) for f in visible_frameworks(master, viewer, True)
+        ],
         "orphan_tasks": [],
         "unregistered_frameworks": [],
     }
+    if viewer.flags():  # as Mesos: flags only for those who may view them
+        out["flags"] = as_dict(master.flags)
     if master.elected_time is not None:
         out["elected_time"] = master.elected_time
     if master.flags.cluster:

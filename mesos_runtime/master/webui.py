@@ -8,8 +8,10 @@ import time
 
 from aiohttp import web
 
+from .access import EVERYONE, AccessControl, Viewer
 from .master import Master
 from .streaming import Routes
+from .views import visible_frameworks, visible_tasks
 
 _STYLE = (
     "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
@@ -27,7 +29,8 @@ def _table(title: str, headers: list[str], rows: list[list[str]]) -> str:
     return f"<h2>{html.escape(title)} ({len(rows)})</h2><table><tr>{head}</tr>{body}</table>"
 
 
-def render(master: Master) -> str:
+def render(master: Master, viewer: Viewer = EVERYONE) -> str:
+    visible = visible_frameworks(master, viewer)
     agents = [
         [
             a.id,
@@ -48,12 +51,12 @@ def render(master: Master) -> str:
             "connected" if f.connected else "disconnected",
             str(len(f.tasks)),
         ]
-        for f in master.frameworks.values()
+        for f in visible
     ]
     tasks = [
         [t.id, t.info.name, t.framework_id, t.agent_id, t.state.value, str(t.resources)]
-        for f in master.frameworks.values()
-        for t in f.tasks.values()
+        for f in visible
+        for t in visible_tasks(f.tasks.values(), f, viewer)
     ]
     uptime = int(time.time() - master.start_time)
     cluster = html.escape(master.flags.cluster or "Infinity")
@@ -70,9 +73,8 @@ def render(master: Master) -> str:
     )
 
 
-def add_routes(routes: Routes, master: Master) -> None:
+def add_routes(routes: Routes, master: Master, access: AccessControl) -> None:
     async def index(request: web.Request) -> web.Response:
-        del request
-        return web.Response(text=render(master), content_type="text/html")
+        return web.Response(text=render(master, access.viewer(request)), content_type="text/html")
 
     routes.add_get("/", index)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl as ssllib
 from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
 from typing import Self
@@ -18,8 +19,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from mesos_runtime.security.authentication import basic_header
+from mesos_runtime.security.credentials import environment_credential, load_credential
+from mesos_runtime.security.tls import client_context
 from mesos_runtime.wire import recordio
 from mesos_runtime.wire.mesos import (
+    Credential,
     ExecutorID,
     ExecutorInfo,
     Filters,
@@ -38,7 +43,14 @@ from . import calls
 from .calls import AgentRef, OfferRef, TaskRef
 from .leader import detect_leader
 
-__all__ = ["CallError", "MasterUnavailable", "SchedulerClient", "StreamLost"]
+__all__ = [
+    "CallError",
+    "Credential",
+    "MasterUnavailable",
+    "SchedulerClient",
+    "StreamLost",
+    "load_credential",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +83,13 @@ class SchedulerClient:
     `master` is `host:port`, `http://host:port` or (with HA discovery) `zk://...`.
     After the first SUBSCRIBED the framework id is kept in `framework_info.id`, so a later
     `subscribe()` re-subscribes as the same framework (failover).
+
+    `credential` is presented with every request as HTTP Basic (Mesos' `--credentials` on
+    the master; `load_credential(path)` reads a Mesos credential file), and becomes
+    `framework_info.principal` when that is unset; when None, the file named by
+    `$INFINITY_CREDENTIAL` is used, if set (as `infinity cluster up` suggests). `ssl` is the
+    TLS context for the master; when None it comes from the `LIBPROCESS_SSL_*` environment,
+    as libprocess does (None there too: plain HTTP).
     """
 
     def __init__(
@@ -85,9 +104,18 @@ class SchedulerClient:
         heartbeat_misses: float = 2.0,
         heartbeat_grace: float = 5.0,
         max_redirects: int = 5,
+        credential: Credential | None = None,
+        ssl: ssllib.SSLContext | None = None,
     ) -> None:
         self.master = master
+        if credential is None:
+            credential = environment_credential()
+        if credential is not None and framework_info.principal is None:
+            framework_info = framework_info.replace(principal=credential.principal)
         self.framework_info = framework_info
+        self.credential = credential
+        self._auth = {"Authorization": basic_header(credential)} if credential else {}
+        self.ssl = ssl if ssl is not None else client_context()
         self.connect_timeout = connect_timeout
         self.call_timeout = call_timeout
         # how long to keep retrying while the master answers 503 (no leader yet)
@@ -136,7 +164,7 @@ class SchedulerClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=64),
+                connector=aiohttp.TCPConnector(limit=64, ssl=self.ssl or True),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
             )
         return self._session
@@ -160,7 +188,7 @@ class SchedulerClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.subscribe_timeout
         body = json.dumps(call.to_json(), separators=(",", ":"))
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **self._auth}
         base = await self._leader(deadline - loop.time())
         redirects, delay = 0, 0.1
         while True:
@@ -208,9 +236,12 @@ class SchedulerClient:
 
     async def _leader(self, timeout: float) -> str:
         try:
-            return await detect_leader(self.master, max(timeout, 1.0))
+            base = await detect_leader(self.master, max(timeout, 1.0))
         except TimeoutError:
             raise MasterUnavailable(f"no leading master found through {self.master}") from None
+        if self.ssl is not None and base.startswith("http://"):
+            base = "https://" + base[len("http://") :]  # libprocess SSL: every master speaks TLS
+        return base
 
     async def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
         decoder = recordio.Decoder()
@@ -256,7 +287,7 @@ class SchedulerClient:
     async def call(self, call: Call) -> None:
         """POST one call with the stream id and framework id; raise CallError on non-2xx."""
         call = calls.with_framework(call, self.framework_id)
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **self._auth}
         if self.stream_id:
             headers["Mesos-Stream-Id"] = self.stream_id
         base = self.leader_url or await self._leader(self.call_timeout)

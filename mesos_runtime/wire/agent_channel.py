@@ -27,13 +27,16 @@ from .mesos import (
     TaskInfo,
     TaskStatus,
 )
-from .record import Record, record, repeated, required
+from .record import Record, optional, record, repeated, required
 
-CHANNEL_VERSION = 2  # the newest version this runtime speaks
+CHANNEL_VERSION = 3  # the newest version this runtime speaks
 MIN_CHANNEL_VERSION = 1  # the oldest it still accepts
 # version 2: an UPDATE call may carry several updates in `updates` (one POST for a burst);
 # an agent sends it only when both its SUBSCRIBE and the master's REGISTERED say >= 2
 BATCHED_UPDATES_VERSION = 2
+# version 3: REGISTERED carries a `session` secret that every later call of that agent
+# must carry, so that no other process can act as the agent (forged UPDATEs, UNREGISTER)
+SESSION_VERSION = 3
 CHANNEL_PATH = "/agent/v1"
 
 
@@ -84,6 +87,7 @@ class ExecutorExited(Record):
 class AgentCall(Record):
     type: AgentCallType = required()
     agent_id: AgentID | None = None  # required on every call but SUBSCRIBE
+    session: str | None = optional(max_length=256)  # version 3: the REGISTERED session
     subscribe: AgentSubscribe | None = None
     update: AgentUpdate | None = None
     updates: list[AgentUpdate] = repeated()  # version 2: several updates, in order
@@ -113,6 +117,7 @@ class Registered(Record):
     master_info: MasterInfo = required()
     ping_interval_seconds: float | None = None  # the master PINGs at this interval
     version: int | None = None
+    session: str | None = optional(max_length=256)  # version 3: carried by every later call
 
 
 @record

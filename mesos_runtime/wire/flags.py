@@ -22,6 +22,7 @@ __all__ = [
     "Bytes",
     "Duration",
     "FlagError",
+    "HelpRequested",
     "flag",
     "parse_bytes",
     "parse_duration",
@@ -32,6 +33,10 @@ __all__ = [
 
 class FlagError(ValueError):
     """A flag that is unknown or whose value does not parse."""
+
+
+class HelpRequested(FlagError):
+    """`--help`: the message is the usage text (print it on stdout and exit 0)."""
 
 
 class Duration(float):
@@ -58,11 +63,18 @@ _UNITS = {
 }
 
 
+# what fits Mesos' Duration (int64 nanoseconds)
+MAX_DURATION = 9.2e9
+
+
 def parse_duration(text: str) -> Duration:
     match = _DURATION.match(text)
     if not match:
         raise FlagError(f"invalid duration {text!r} (use e.g. 500ms, 4secs, 1mins, 2hrs)")
-    return Duration(float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not seconds <= MAX_DURATION:  # also refuses inf (a long string of digits)
+        raise FlagError(f"duration {text!r} is too long (at most about 292 years)")
+    return Duration(seconds)
 
 
 def format_duration(seconds: float) -> str:
@@ -115,7 +127,10 @@ def _convert(name: str, hint: Any, raw: Any) -> Any:
         if hint is int:
             return int(raw)
         if hint is float:
-            return float(raw)
+            number = float(raw)
+            if number - number != 0.0:
+                raise FlagError(f"expected a finite number, got {raw!r}")
+            return number
         return raw
     except (FlagError, ValueError) as e:
         raise FlagError(f"flag --{name}: {e}") from None
@@ -140,17 +155,20 @@ def parse_flags(
         if not arg.startswith("--"):
             raise FlagError(f"unexpected argument {arg!r} (flags look like --name=value)")
         name, eq, value = arg[2:].partition("=")
+        if name == "help" and "help" not in fields:
+            raise HelpRequested(usage(kind))
         if not eq:
-            if name.startswith("no-") and name[3:] in fields and hints[name[3:]] is bool:
+            # Mesos' boolean forms: --name (true), --no-name (false), --name=true|false
+            if name.startswith("no-") and name[3:] in fields and _is_bool(hints[name[3:]]):
                 name, value = name[3:], "false"
-            elif name in fields and hints[name] is bool:
+            elif name in fields and _is_bool(hints[name]):
                 value = "true"
+            elif name not in fields and name != "config":
+                raise FlagError(f"unknown flag --{name}")
             elif args and not args[0].startswith("--"):
                 value = args.pop(0)
             else:
                 raise FlagError(f"flag --{name} needs a value")
-        if name == "help":
-            raise FlagError(usage(kind))
         cli[name] = value
 
     config_path = cli.get("config") or environ.get(prefix + "CONFIG")
@@ -170,6 +188,13 @@ def parse_flags(
             raise FlagError(f"unknown flag --{name}")
         kwargs[name] = _convert(name, hints[name], raw)
     return kind(**kwargs)
+
+
+def _is_bool(hint: Any) -> bool:
+    return hint is bool or (
+        typing.get_origin(hint) in (typing.Union, __import__("types").UnionType)
+        and bool in typing.get_args(hint)
+    )
 
 
 def _read_config(path: str) -> dict[str, Any]:

@@ -10,44 +10,46 @@ import random
 import time
 import uuid as uuidlib
 
-from .record import Record, record, repeated, required
+from .bounds import MAX_HOSTNAME, MAX_NAME, check_id, check_text
+from .errors import WireError
+from .record import Record, optional, record, repeated, required
 
 # --- identifiers ---------------------------------------------------------------------
 
 
 @record(frozen=True)
 class FrameworkID(Record):
-    value: str = required()
+    value: str = required(check=check_id)
 
 
 @record(frozen=True)
 class AgentID(Record):
-    value: str = required()
+    value: str = required(check=check_id)
 
 
 @record(frozen=True)
 class OfferID(Record):
-    value: str = required()
+    value: str = required(check=check_id)
 
 
 @record(frozen=True)
 class TaskID(Record):
-    value: str = required()
+    value: str = required(check=check_id)
 
 
 @record(frozen=True)
 class ExecutorID(Record):
-    value: str = required()
+    value: str = required(check=check_id)
 
 
 @record(frozen=True)
 class ContainerID(Record):
-    value: str = required()
+    value: str = required(check=check_id)
 
 
 @record(frozen=True)
 class OperationID(Record):
-    value: str = required()
+    value: str = required(check=check_id)
 
 
 def random_uuid() -> uuidlib.UUID:
@@ -66,7 +68,7 @@ def new_id() -> str:
 
 @record
 class Label(Record):
-    key: str = required()
+    key: str = required(max_length=MAX_NAME)
     value: str | None = None
 
 
@@ -164,7 +166,7 @@ class AllocationInfo(Record):
 
 @record
 class Persistence(Record):
-    id: str = required()
+    id: str = required(check=check_id)
     principal: str | None = None
 
 
@@ -188,7 +190,7 @@ class DiskInfo(Record):
 
 @record
 class Resource(Record):
-    name: str = required()
+    name: str = required(max_length=MAX_NAME)
     type: ValueType = required()
     scalar: Scalar | None = None
     ranges: Ranges | None = None
@@ -204,7 +206,7 @@ class Resource(Record):
 
 @record
 class Attribute(Record):
-    name: str = required()
+    name: str = required(max_length=MAX_NAME)
     type: ValueType = required()
     scalar: Scalar | None = None
     ranges: Ranges | None = None
@@ -251,7 +253,7 @@ class CommandInfo(Record):
     shell: bool | None = None  # default true
     value: str | None = None
     arguments: list[str] = repeated()
-    user: str | None = None
+    user: str | None = optional(max_length=MAX_NAME, check=check_text)
 
 
 class ExecutorType(enum.Enum):
@@ -268,8 +270,8 @@ class ExecutorInfo(Record):
     command: CommandInfo | None = None
     container: dict | None = None
     resources: list[Resource] = repeated()
-    name: str | None = None
-    source: str | None = None
+    name: str | None = optional(max_length=MAX_NAME)
+    source: str | None = optional(max_length=MAX_NAME)
     data: bytes | None = None
     shutdown_grace_period: DurationInfo | None = None
     labels: Labels | None = None
@@ -315,7 +317,7 @@ class KillPolicy(Record):
 
 @record
 class TaskInfo(Record):
-    name: str = required()
+    name: str = required(max_length=MAX_NAME)
     task_id: TaskID = required()
     agent_id: AgentID = required()
     resources: list[Resource] = repeated()
@@ -468,6 +470,12 @@ class Task(Record):
 # --- frameworks, agents, masters ------------------------------------------------------
 
 
+def _bounded_name(value: str, path: str) -> str:
+    if len(value) > MAX_NAME:
+        raise WireError(f"field '{path}' is longer than {MAX_NAME} characters")
+    return value
+
+
 class FrameworkCapabilityType(enum.Enum):
     UNKNOWN = "UNKNOWN"
     REVOCABLE_RESOURCES = "REVOCABLE_RESOURCES"
@@ -487,16 +495,16 @@ class FrameworkCapability(Record):
 
 @record
 class FrameworkInfo(Record):
-    user: str = required()
-    name: str = required()
+    user: str = required(max_length=MAX_NAME, check=check_text)
+    name: str = required(max_length=MAX_NAME)
     id: FrameworkID | None = None
     failover_timeout: float | None = None  # seconds, default 0
     checkpoint: bool | None = None
-    role: str | None = None  # deprecated single role
-    roles: list[str] = repeated()
-    hostname: str | None = None
-    principal: str | None = None
-    webui_url: str | None = None
+    role: str | None = optional(max_length=MAX_NAME)  # deprecated single role
+    roles: list[str] = repeated(max_length=1024, check=_bounded_name)
+    hostname: str | None = optional(max_length=MAX_HOSTNAME)
+    principal: str | None = optional(max_length=MAX_NAME, check=check_text)
+    webui_url: str | None = optional(max_length=MAX_NAME)
     capabilities: list[FrameworkCapability] = repeated()
     labels: Labels | None = None
     offer_filters: dict | None = None
@@ -513,7 +521,7 @@ class FrameworkInfo(Record):
 
 @record
 class AgentInfo(Record):
-    hostname: str = required()
+    hostname: str = required(max_length=MAX_HOSTNAME, check=check_text)
     port: int | None = None
     resources: list[Resource] = repeated()
     attributes: list[Attribute] = repeated()
@@ -623,3 +631,18 @@ class Filters(Record):
 class Request(Record):
     agent_id: AgentID | None = None
     resources: list[Resource] = repeated()
+
+
+# --- credentials ----------------------------------------------------------------------
+
+
+@record
+class Credential(Record):
+    """A principal and its secret (mesos.proto `Credential`), as frameworks, agents and
+    operators present them (HTTP Basic) and as `--credential(s)` files hold them."""
+
+    principal: str = required(max_length=MAX_NAME, check=check_text)
+    secret: str | None = optional(max_length=MAX_NAME)
+
+    def __repr__(self) -> str:  # never print a secret
+        return f"Credential(principal={self.principal!r}, secret=***)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import enum
 import types
@@ -17,11 +18,10 @@ import typing
 from collections.abc import Callable
 from typing import Any, Self, TypeVar
 
-__all__ = ["Record", "WireError", "record", "repeated", "required"]
+from . import bounds
+from .errors import WireError
 
-
-class WireError(ValueError):
-    """A request or message that does not decode: the message says what to change."""
+__all__ = ["Record", "WireError", "optional", "record", "repeated", "required"]
 
 
 T = TypeVar("T", bound="Record")
@@ -42,14 +42,33 @@ def record(cls: type[T] | None = None, *, frozen: bool = False) -> Any:
     return wrap(cls) if cls is not None else wrap
 
 
-def repeated() -> Any:
+# a field's own bound (`max_length`: characters of a string, items of a list) and check
+# (`check(value, path)` returns the value or raises WireError; of each item for a list)
+Check = Callable[[Any, str], Any]
+
+
+def _metadata(max_length: int | None, check: Check | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if max_length is not None:
+        meta["max_length"] = max_length
+    if check is not None:
+        meta["check"] = check
+    return meta
+
+
+def repeated(*, max_length: int | None = None, check: Check | None = None) -> Any:
     """A repeated field: an empty list by default."""
-    return dataclasses.field(default_factory=list)
+    return dataclasses.field(default_factory=list, metadata=_metadata(max_length, check))
 
 
-def required() -> Any:
+def required(*, max_length: int | None = None, check: Check | None = None) -> Any:
     """Mark a field required (no default): decoding fails with its path when absent."""
-    return dataclasses.field()
+    return dataclasses.field(metadata=_metadata(max_length, check))
+
+
+def optional(*, max_length: int | None = None, check: Check | None = None) -> Any:
+    """An optional field (None when absent) with its own bound or check."""
+    return dataclasses.field(default=None, metadata=_metadata(max_length, check))
 
 
 class Record:
@@ -64,7 +83,7 @@ class Record:
             hints = typing.get_type_hints(cls)
             entries = []
             for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-                dec, enc = _codec_for(hints[f.name])
+                dec, enc = _codec_for(hints[f.name], f.metadata)
                 is_required = (
                     f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
                 )
@@ -113,7 +132,26 @@ def _identity(value: Any) -> Any:
 def _decode_str(value: Any, path: str) -> str:
     if not isinstance(value, str):
         raise WireError(f"field '{path}' must be a string")
+    if len(value) > bounds.MAX_STRING:
+        raise WireError(f"field '{path}' is longer than {bounds.MAX_STRING} characters")
     return value
+
+
+def _bounded(decode: _Decoder, meta: Any) -> _Decoder:
+    """`decode` with a field's own length bound and check."""
+    limit = meta.get("max_length")
+    check = meta.get("check")
+    if limit is None and check is None:
+        return decode
+
+    def bounded(value: Any, path: str) -> Any:
+        if limit is not None and isinstance(value, (str, list)) and len(value) > limit:
+            unit = "characters" if isinstance(value, str) else "items"
+            raise WireError(f"field '{path}' is longer than {limit} {unit}")
+        decoded = decode(value, path)
+        return check(decoded, path) if check is not None else decoded
+
+    return bounded
 
 
 def _decode_bool(value: Any, path: str) -> bool:
@@ -126,34 +164,41 @@ def _decode_int(value: Any, path: str) -> int:
     # protobuf's JSON mapping writes 64-bit integers as strings
     if isinstance(value, bool):
         raise WireError(f"field '{path}' must be an integer")
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            pass
-    raise WireError(f"field '{path}' must be an integer")
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and len(value) <= 24:
+        with contextlib.suppress(ValueError):
+            number = int(value)
+    if number is None:
+        raise WireError(f"field '{path}' must be an integer")
+    if not bounds.MIN_INT <= number <= bounds.MAX_INT:
+        raise WireError(f"field '{path}' is out of the 64-bit integer range")
+    return number
 
 
 def _decode_float(value: Any, path: str) -> float:
     if isinstance(value, bool):
         raise WireError(f"field '{path}' must be a number")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise WireError(f"field '{path}' must be a number")
+    number: float | None = None
+    is_text = isinstance(value, str) and len(value) <= 64
+    if isinstance(value, (int, float)) or is_text:
+        with contextlib.suppress(ValueError, OverflowError):
+            number = float(value)
+    if number is None:
+        raise WireError(f"field '{path}' must be a number")
+    if number - number != 0.0:  # inf, -inf and nan (also when spelled as strings)
+        raise WireError(f"field '{path}' must be a finite number")
+    return number
 
 
 def _decode_bytes(value: Any, path: str) -> bytes:
     if not isinstance(value, str):
         raise WireError(f"field '{path}' must be a base64 string")
+    if len(value) > bounds.MAX_BYTES:
+        raise WireError(f"field '{path}' is longer than {bounds.MAX_BYTES} base64 characters")
     try:
         return base64.b64decode(
             value + "=" * (-len(value) % 4), altchars=_altchars(value), validate=True
@@ -174,23 +219,25 @@ def _encode_bytes(value: bytes) -> str:
 def _decode_json_object(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise WireError(f"field '{path}' must be a JSON object")
-    return value
+    return bounds.check_opaque(value, path)  # type: ignore[no-any-return]
 
 
 def _enum_codec(kind: type[enum.Enum]) -> tuple[_Decoder, _Encoder]:
     members = {m.value: m for m in kind}
 
     def decode(value: Any, path: str) -> enum.Enum:
-        member = members.get(value)
+        member = members.get(value) if isinstance(value, str) else None
         if member is None:
-            raise WireError(f"field '{path}' has unknown value {value!r}")
+            raise WireError(f"field '{path}' has unknown value {str(value)[:64]!r}")
         return member
 
     return decode, lambda m: m.value
 
 
-def _list_codec(item: Any) -> tuple[_Decoder, _Encoder]:
+def _list_codec(item: Any, item_check: Check | None = None) -> tuple[_Decoder, _Encoder]:
     dec, enc = _codec_for(item)
+    if item_check is not None:
+        dec = _bounded(dec, {"check": item_check})
 
     def decode(value: Any, path: str) -> list[Any]:
         if not isinstance(value, list):
@@ -202,7 +249,15 @@ def _list_codec(item: Any) -> tuple[_Decoder, _Encoder]:
     return decode, lambda values: [enc(v) for v in values]
 
 
-def _codec_for(hint: Any) -> tuple[_Decoder, _Encoder]:
+def _codec_for(hint: Any, meta: Any = None) -> tuple[_Decoder, _Encoder]:
+    """(decoder, encoder) of a field type; `meta` is the field's metadata (bound, check)."""
+    if meta:
+        origin = typing.get_origin(_strip_optional(hint))
+        if origin is list:
+            dec, enc = _list_codec(typing.get_args(_strip_optional(hint))[0], meta.get("check"))
+            return _bounded(dec, {"max_length": meta.get("max_length")}), enc
+        dec, enc = _codec_for(hint)
+        return _bounded(dec, meta), enc
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -212,7 +267,7 @@ def _codec_for(hint: Any) -> tuple[_Decoder, _Encoder]:
     if origin is dict or hint is dict:
         return _decode_json_object, _identity
     if hint is typing.Any:
-        return (lambda v, p: v), _identity
+        return bounds.check_opaque, _identity
     if isinstance(hint, type):
         if issubclass(hint, Record):
             return hint.from_json, lambda r: r.to_json()
@@ -283,8 +338,10 @@ def _compile(cls: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
     for i, f in enumerate(dataclasses.fields(cls)):
         name = f.name
         hint = _strip_optional(hints[name])
-        dfn, efn = _codec_for(hint)
+        dfn, efn = _codec_for(hint, f.metadata)
         ns[f"_d{i}"], ns[f"_e{i}"] = dfn, efn
+        check_fn = f.metadata.get("check")
+        ns[f"_k{i}"] = check_fn
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         # encoding
         enc.append(f"    v = self.{name}")
@@ -327,12 +384,24 @@ def _compile(cls: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
             dec.append(f"    elif v.__class__ is str and v in _m{i}: kw[{name!r}] = _m{i}[v]")
             dec.append(f"    else: kw[{name!r}] = _d{i}(v, prefix + {name!r})")
         elif hint in _IDENTITY_TYPES:
-            check = "v is True or v is False" if hint is bool else f"v.__class__ is {hint.__name__}"
-            dec.append(f"    elif {check}: kw[{name!r}] = v")
+            # the fast path takes only values that need no conversion and are in bounds
+            if hint is bool:
+                fast = "v is True or v is False"
+            elif hint is int:
+                fast = f"v.__class__ is int and {bounds.MIN_INT} <= v <= {bounds.MAX_INT}"
+            elif hint is float:
+                fast = "v.__class__ is float and v - v == 0.0"  # finite
+            else:
+                limit = f.metadata.get("max_length", bounds.MAX_STRING)
+                fast = f"v.__class__ is str and len(v) <= {limit}"
+            value = f"_k{i}(v, prefix + {name!r})" if check_fn is not None else "v"
+            dec.append(f"    elif {fast}: kw[{name!r}] = {value}")
             dec.append(f"    else: kw[{name!r}] = _d{i}(v, prefix + {name!r})")
         elif origin is list and _is_record(_strip_optional(typing.get_args(hint)[0])):
             ns[f"_c{i}"] = _strip_optional(typing.get_args(hint)[0])
-            dec.append("    elif v.__class__ is _list:")
+            limit = f.metadata.get("max_length")
+            bounded = f" and len(v) <= {limit}" if limit is not None else ""
+            dec.append(f"    elif v.__class__ is _list{bounded}:")
             dec.append(f"        p = prefix + {name!r}")
             dec.append(
                 f"        kw[{name!r}] = [_c{i}.from_json(x, f'{{p}}[{{j}}]') "

@@ -8,11 +8,12 @@ quantity or count anything twice. Scalars are kept to three decimals as Mesos' f
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from .bounds import MAX_INT, MAX_SCALAR
+from .errors import WireError
 from .mesos import (
     AllocationInfo,
     DiskInfo,
@@ -30,7 +31,6 @@ from .mesos import (
     Volume,
     VolumeMode,
 )
-from .record import WireError
 
 Interval = tuple[int, int]
 Value = float | tuple[Interval, ...] | frozenset[str]
@@ -199,8 +199,8 @@ class Resources:
                     parsed = round(float(value), 3)
                 except ValueError:
                     raise WireError(f"resources: {part!r} is not a number, range or set") from None
-                if parsed < 0:
-                    raise WireError(f"resources: {part!r} is negative")
+                if not 0 <= parsed <= MAX_SCALAR:  # also refuses inf and nan
+                    raise WireError(f"resources: {part!r} is not a finite, non-negative number")
             _merge_into(items, Key(name, reservations), parsed)
         return cls(items)
 
@@ -420,7 +420,7 @@ def _parse_ranges(text: str, where: str) -> tuple[Interval, ...]:
             begin, end = (int(bounds[0]), int(bounds[-1]))
         except ValueError:
             raise WireError(f"resources: {where!r}: bad range {piece!r}") from None
-        if len(bounds) > 2 or begin > end or begin < 0:
+        if len(bounds) > 2 or begin > end or begin < 0 or end > MAX_INT:
             raise WireError(f"resources: {where!r}: bad range {piece!r}")
         intervals.append((begin, end))
     return _normalize(intervals)
@@ -467,8 +467,10 @@ def _value_of(r: Resource, where: str) -> Value:
         if r.scalar is None:
             raise WireError(f"{where}: SCALAR resource without 'scalar'")
         value = round(r.scalar.value, 3)
-        if value < 0 or math.isnan(value):
-            raise WireError(f"{where}: scalar must be a non-negative number")
+        if not 0 <= value <= MAX_SCALAR:  # also refuses NaN
+            raise WireError(
+                f"{where}: scalar must be a finite, non-negative number (at most {MAX_SCALAR:g})"
+            )
         return value
     if r.type is ValueType.RANGES:
         if r.ranges is None:

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -90,12 +91,14 @@ async def eventually(
     raise poll.timed_out()
 
 
-def http_json(url: str, body: Any = None, timeout: float = 10.0) -> Any:
+def http_json(
+    url: str, body: Any = None, timeout: float = 10.0, context: ssl.SSLContext | None = None
+) -> Any:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
         url, data=data, headers={"Content-Type": "application/json", "Accept": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
         raw = response.read()
         return json.loads(raw) if raw else None
 
@@ -111,6 +114,10 @@ class Daemon:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
+    # RLIMIT_NOFILE (soft and hard) of the daemon, e.g. to show it copes with few descriptors
+    nofile: int | None = None
+    # the client TLS context when the daemon serves TLS (LIBPROCESS_SSL_* in `env`)
+    tls: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         self.log_path = self.work_dir / f"{self.kind}.log"
@@ -121,7 +128,7 @@ class Daemon:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -131,8 +138,10 @@ class Daemon:
     def start(self, ready_timeout: float = 30.0) -> Daemon:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        # util-linux' prlimit sets the limit (a preexec_fn is unsafe beside threads)
+        limit = [] if self.nofile is None else ["prlimit", f"--nofile={self.nofile}", "--"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"mesos_runtime.{self.kind}.main", *self.args],
+            [*limit, sys.executable, "-m", f"mesos_runtime.{self.kind}.main", *self.args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
@@ -152,7 +161,7 @@ class Daemon:
                 f"{self.kind} exited with {self.process.returncode}:\n{self.log_tail()}"
             )
         try:
-            with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
+            with urllib.request.urlopen(self.url + "/health", timeout=2, context=self.tls) as r:
                 return r.status == 200
         except (urllib.error.URLError, OSError):
             return False
@@ -227,7 +236,7 @@ def agent(
 
 
 def registered_agents(master_daemon: Daemon) -> list[dict[str, Any]]:
-    return http_json(master_daemon.url + "/master/state")["slaves"]
+    return http_json(master_daemon.url + "/master/state", context=master_daemon.tls)["slaves"]
 
 
 @contextlib.contextmanager

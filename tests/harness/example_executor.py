@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import signal
+import ssl
 import sys
 import time
 import uuid
@@ -31,13 +32,25 @@ class ExampleExecutor:
         self.framework_id = os.environ["MESOS_FRAMEWORK_ID"]
         self.executor_id = os.environ["MESOS_EXECUTOR_ID"]
         self.checkpoint = os.environ.get("MESOS_CHECKPOINT") == "1"
-        self.url = f"http://{self.endpoint}/api/v1/executor"
+        # TLS as the agent speaks it: its LIBPROCESS_SSL_* settings, handed to executors
+        self.tls: ssl.SSLContext | bool = True
+        scheme = "http"
+        if os.environ.get("LIBPROCESS_SSL_ENABLED") == "true":
+            scheme = "https"
+            self.tls = ssl.create_default_context(cafile=os.environ["LIBPROCESS_SSL_CA_FILE"])
+            self.tls.load_cert_chain(
+                os.environ["LIBPROCESS_SSL_CERT_FILE"], os.environ["LIBPROCESS_SSL_KEY_FILE"]
+            )
+        self.url = f"{scheme}://{self.endpoint}/api/v1/executor"
         self.tasks: dict[str, dict] = {}  # task_id -> TaskInfo JSON
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.unacked: dict[str, dict] = {}  # uuid (b64) -> TaskStatus JSON
         self.done = asyncio.Event()
         self.exit_when_done = False
         self.session: aiohttp.ClientSession | None = None
+        # the agent's token for this executor run (Mesos' executor authentication)
+        token = os.environ.get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def base(self, kind: str) -> dict:
         return {
@@ -48,7 +61,7 @@ class ExampleExecutor:
 
     async def post(self, call: dict) -> None:
         assert self.session is not None
-        async with self.session.post(self.url, json=call) as response:
+        async with self.session.post(self.url, json=call, headers=self.headers) as response:
             if response.status != 202:
                 print(
                     f"{call['type']} answered {response.status}: {await response.text()}",
@@ -79,7 +92,7 @@ class ExampleExecutor:
     # --- the subscription ---------------------------------------------------------
 
     async def run(self) -> None:
-        self.session = aiohttp.ClientSession()
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.tls))
         try:
             while not self.done.is_set():
                 try:
@@ -99,7 +112,7 @@ class ExampleExecutor:
             "unacknowledged_tasks": [t for t in self.tasks.values()],
             "unacknowledged_updates": list(self.unacked.values()),
         }
-        async with self.session.post(self.url, json=call) as response:
+        async with self.session.post(self.url, json=call, headers=self.headers) as response:
             if response.status != 200:
                 print(
                     f"SUBSCRIBE answered {response.status}: {await response.text()}",

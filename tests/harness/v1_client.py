@@ -90,11 +90,19 @@ class EventStream:
 
 
 class V1Client:
-    """Calls to one master, over one aiohttp session (streams get their own connection)."""
+    """Calls to one master, over one aiohttp session (streams get their own connection);
+    `auth` (principal, secret) is sent as HTTP Basic, `ssl` is the TLS context."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, auth: tuple[str, str] | None = None, ssl: Any = None) -> None:
         self.url = url.rstrip("/")
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+        self.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None),
+            connector=aiohttp.TCPConnector(ssl=ssl if ssl is not None else True),
+        )
+        self.auth: dict[str, str] = {}
+        if auth is not None:
+            pair = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            self.auth = {"Authorization": f"Basic {pair}"}
         self._streams: list[EventStream] = []
 
     async def close(self) -> None:
@@ -118,7 +126,7 @@ class V1Client:
         method: str = "POST",
     ) -> Reply:
         payload = data if data is not None else json.dumps(body).encode()
-        headers = JSON_HEADERS if headers is None else headers
+        headers = {**self.auth, **(JSON_HEADERS if headers is None else headers)}
         async with self.session.request(
             method,
             self.url + path,
@@ -147,7 +155,9 @@ class V1Client:
         self, path: str, body: Any, headers: dict[str, str] | None = None
     ) -> EventStream:
         response = await self.session.post(
-            self.url + path, data=json.dumps(body).encode(), headers=headers or JSON_HEADERS
+            self.url + path,
+            data=json.dumps(body).encode(),
+            headers={**self.auth, **(headers or JSON_HEADERS)},
         )
         stream = EventStream(response)
         self._streams.append(stream)
@@ -259,10 +269,13 @@ class AgentChannel:
     """The agent's side of `/agent/v1` spoken raw (see docs/agent-channel.md): lets master
     tests drive registration, status updates and pings exactly as an agent would."""
 
-    def __init__(self, client: V1Client, stream: EventStream, agent_id: str) -> None:
+    def __init__(
+        self, client: V1Client, stream: EventStream, agent_id: str, session: str | None = None
+    ) -> None:
         self.client = client
         self.stream = stream
         self.id = agent_id
+        self.session = session  # channel version 3: carried by every call
         self._ponger: asyncio.Task[None] | None = None
 
     @classmethod
@@ -275,6 +288,7 @@ class AgentChannel:
         agent_id: str | None = None,
         port: int = 5051,
         pong: bool = True,
+        version: int = 1,
         **subscribe: Any,
     ) -> AgentChannel:
         from mesos_runtime.wire.resources import Resources
@@ -286,13 +300,21 @@ class AgentChannel:
         }
         if agent_id is not None:
             info["id"] = {"value": agent_id}
-        body = {"type": "SUBSCRIBE", "subscribe": {"agent_info": info, "version": 1, **subscribe}}
+        body = {
+            "type": "SUBSCRIBE",
+            "subscribe": {"agent_info": info, "version": version, **subscribe},
+        }
         stream = await client.open_stream("/agent/v1", body)
         assert stream.status == 200, await stream.response.text()
         registered = await stream.next(lambda e: e["type"] in ("REGISTERED", "SHUTDOWN"))
         if registered["type"] == "SHUTDOWN":
             return cls(client, stream, agent_id or "")
-        channel = cls(client, stream, registered["registered"]["agent_id"]["value"])
+        channel = cls(
+            client,
+            stream,
+            registered["registered"]["agent_id"]["value"],
+            registered["registered"].get("session"),
+        )
         if pong:
             channel._ponger = asyncio.create_task(channel._pong_forever())
         return channel
@@ -305,6 +327,8 @@ class AgentChannel:
 
     async def call(self, kind: str, **payload: Any) -> Reply:
         body = {"type": kind, "agent_id": {"value": self.id}, **payload}
+        if self.session is not None:
+            body["session"] = self.session
         return await self.client.post("/agent/v1", body)
 
     async def update(

@@ -1,6 +1,7 @@
 """Agent channel versions as the master speaks them: version 2 (REGISTERED confirms it) lets
 one UPDATE carry a batch of status updates, each reaching the framework and acknowledged
-back on its own; version 1 agents are still served; unknown versions are refused."""
+back on its own; version 3 binds every call to the subscription's session; version 1
+agents are still served; unknown versions are refused."""
 
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ async def test_one_update_call_carries_a_batch_of_status_updates(client: V1Clien
     stream = await client.open_stream("/agent/v1", body)
     assert stream.status == 200
     registered = (await stream.next("REGISTERED"))["registered"]
-    assert registered["version"] == 2
+    assert registered["version"] >= 2  # the master's newest: batches are agreed
+    assert "session" not in registered  # sessions come with version 3
     agent = AgentChannel(client, stream, registered["agent_id"]["value"])
     framework = await client.subscribe(framework_info("batching"))
     while True:
@@ -91,7 +93,7 @@ async def test_version_1_agents_are_still_served(client: V1Client) -> None:
 
 
 async def test_unknown_channel_versions_are_refused(client: V1Client) -> None:
-    for version in (3, 99):
+    for version in (4, 99):
         body = {
             "type": "SUBSCRIBE",
             "subscribe": {"agent_info": _agent_info("future"), "version": version},
@@ -106,4 +108,20 @@ async def test_an_update_call_without_updates_is_refused(client: V1Client) -> No
     reply = await agent.call("UPDATE")
     assert reply.status == 400
     assert "update" in reply.body
+    await agent.close()
+
+
+async def test_version_3_calls_must_carry_the_session_of_their_subscription(
+    client: V1Client,
+) -> None:
+    agent = await AgentChannel.register(client, hostname="sessions", version=3)
+    assert agent.session
+    assert (await agent.call("PONG")).status == 202
+    session, agent.session = agent.session, "guessed"
+    reply = await agent.call("PONG")
+    assert reply.status == 403
+    assert "session" in reply.body
+    agent.session = None
+    assert (await agent.call("UNREGISTER")).status == 403
+    agent.session = session
     await agent.close()

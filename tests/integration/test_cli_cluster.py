@@ -80,6 +80,26 @@ def test_cluster_up_prints_the_master_url_and_web_address(cluster: LocalCluster)
     assert f"Web:    {state.master.url}/" in cluster.up.stdout
 
 
+def test_cluster_up_turns_authentication_on_with_private_generated_credentials(
+    cluster: LocalCluster,
+) -> None:
+    import stat
+    import urllib.error
+    import urllib.request
+
+    state = ClusterState.load(cluster.directory)
+    assert state is not None and state.credential is not None
+    credentials = cluster.directory / "credentials"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o700
+    for path in credentials.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for url in (state.master.url + "/master/state", state.agents[0].url + "/state"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code == 401, url
+    assert "Auth:   HTTP Basic" in cluster.up.stdout
+
+
 def test_cluster_status_shows_both_agents_registered(cluster: LocalCluster) -> None:
     status = cluster.run("cluster", "status", "--json")
     assert status.returncode == 0, status.stderr

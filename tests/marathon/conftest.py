@@ -23,7 +23,9 @@ from tests.integration.test_agent_tasks import kill_leftover_tasks
 
 
 class MarathonProcess(daemons.Daemon):
-    """A `marathon` daemon; healthy when `/ping` answers pong."""
+    """A `marathon` daemon; healthy when `/ping` answers pong and the API is served (by this
+    instance as the leader, or proxied to one): a leader that is still loading its state
+    answers 503."""
 
     def _healthy(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
@@ -32,6 +34,9 @@ class MarathonProcess(daemons.Daemon):
             )
         try:
             with urllib.request.urlopen(self.url + "/ping", timeout=2) as r:
+                if r.status != 200:
+                    return False
+            with urllib.request.urlopen(self.url + "/v2/info", timeout=2) as r:
                 return r.status == 200
         except (urllib.error.URLError, OSError):
             return False

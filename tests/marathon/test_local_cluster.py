@@ -3,7 +3,10 @@ it with the rest. Run as a user would, as real subprocesses."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -38,6 +41,16 @@ def test_cluster_up_starts_a_marathon_that_runs_apps_and_down_stops_it(tmp_path:
             message="Marathon subscribed",
         )
         assert info["marathon_config"]["master"] == state.master.address
+        # authentication is on: Marathon registered under its own generated principal
+        assert state.credential is not None
+        operator = json.loads(Path(state.credential).read_text())
+        basic = base64.b64encode(f"{operator['principal']}:{operator['secret']}".encode())
+        request = urllib.request.Request(
+            state.master.url + "/master/state", headers={"Authorization": b"Basic " + basic}
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:
+            frameworks = json.load(r)["frameworks"]
+        assert [f["principal"] for f in frameworks if f["name"] == "marathon"] == ["marathon"]
         app = {"id": "/hello", "cmd": "sleep 1000", "cpus": 0.1, "mem": 32}
         assert api(state.marathon.url, "POST", "/v2/apps", app).status == 201
         wait_until(
