@@ -15,6 +15,11 @@ APT_PACKAGES=(
     procps
     zookeeper
     default-jre-headless
+    # Ansible rollout: SSH to hosts; podman test hosts from a debootstrapped base image
+    openssh-client
+    podman
+    runc
+    debootstrap
 )
 
 missing=()
