@@ -111,8 +111,10 @@ def build(
         else:
             env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH, PIP_NO_INPUT="1")
             result = subprocess.run(
-                [python, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check"]
-                + ["--wheel-dir", str(wheel_dir), str(project)],
+                [
+                    *(python, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check"),
+                    *("--wheel-dir", str(wheel_dir), str(project)),
+                ],
                 capture_output=True,
                 text=True,
                 env=env,
