@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from . import cluster, task
+from . import cluster, node, task
 from .output import CliError, err
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(task.app, name="task")
+app.add_typer(node.app, name="node")
 
 
 def main() -> None:
