@@ -5,8 +5,10 @@ launched by a framework on every agent (raw v1 scheduler API, tests/harness/v1_c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -72,42 +74,101 @@ def task_states(leader: str) -> dict[str, str]:
     return {t["task_id"]["value"]: t["state"] for t in tasks.get("tasks", [])}
 
 
-async def _launch_on_every_agent(
-    leader: str, agent_ids: set[str], prefix: str, command: str, timeout: float
-) -> dict[str, str]:
-    """One task per agent; returns task id -> agent id once every task is RUNNING. The
-    framework then disconnects: its failover timeout keeps it (and its tasks) alive."""
-    async with V1Client(leader) as client:
-        framework = await client.subscribe(
-            framework_info(f"{prefix}-framework", failover_timeout=3600.0, checkpoint=True)
-        )
-        launched: dict[str, str] = {}
-        async with asyncio.timeout(timeout):
-            while set(launched.values()) != agent_ids:
-                for offer in await framework.offers():
-                    agent_id = offer["agent_id"]["value"]
-                    if agent_id in agent_ids and agent_id not in launched.values():
-                        task_id = f"{prefix}-{len(launched)}"
-                        await framework.launch(offer, task_info(task_id, offer, command))
-                        launched[task_id] = agent_id
-                    else:
-                        await framework.decline(offer, refuse_seconds=3600)
-            running: set[str] = set()
-            while running != set(launched):
-                event = await framework.stream.next("UPDATE", timeout)
-                status = event["update"]["status"]
-                if "uuid" in status:
-                    await framework.acknowledge(status)
-                if status["state"] == "TASK_RUNNING":
-                    running.add(status["task_id"]["value"])
-                elif status["state"] not in ("TASK_STAGING", "TASK_STARTING"):
-                    raise AssertionError(f"task {status['task_id']['value']}: {status}")
-        return launched
-
-
 def launch_on_every_agent(
     leader: str, prefix: str, command: str = "sleep 3600", timeout: float = 60.0
 ) -> dict[str, str]:
-    agent_ids = {a["agent_info"]["id"]["value"] for a in agents(leader)}
-    assert agent_ids, "no agents registered"
-    return asyncio.run(_launch_on_every_agent(leader, agent_ids, prefix, command, timeout))
+    """One task per agent, RUNNING; returns task id -> agent id. The framework then
+    disconnects: its failover timeout keeps it, and its tasks, alive."""
+    with AckingFramework(leader, prefix, keep_tasks=True) as framework:
+        return framework.launch_on_every_agent(command, timeout)
+
+
+class AckingFramework:
+    """A framework that stays connected on a thread of its own: it launches tasks and
+    acknowledges every status update (a drain completes only once they are), keeping
+    each task's (state, reason) history."""
+
+    def __init__(self, leader: str, name: str, *, keep_tasks: bool = False) -> None:
+        self.leader = leader
+        self.name = name
+        self.keep_tasks = keep_tasks  # on exit: disconnect only (no TEARDOWN)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.history: dict[str, list[tuple[str, str | None]]] = {}
+        self._client: V1Client | None = None
+        self._framework: Any = None
+        self._acker: asyncio.Task[None] | None = None
+
+    def __enter__(self) -> AckingFramework:
+        self.thread.start()
+        self._call(self._subscribe())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._call(self._close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def _call(self, coroutine: Any, timeout: float = 120.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    async def _subscribe(self) -> None:
+        self._client = V1Client(self.leader)
+        self._framework = await self._client.subscribe(
+            framework_info(
+                self.name,
+                capabilities=[{"type": "TASK_KILLING_STATE"}],
+                failover_timeout=3600.0,
+                checkpoint=True,
+            )
+        )
+        self._acker = asyncio.create_task(self._acknowledge())
+
+    async def _acknowledge(self) -> None:
+        while True:
+            event = await self._framework.stream.next("UPDATE", timeout=3600)
+            status = event["update"]["status"]
+            history = self.history.setdefault(status["task_id"]["value"], [])
+            history.append((status["state"], status.get("reason")))
+            if "uuid" in status:
+                await self._framework.acknowledge(status)
+
+    async def _close(self) -> None:
+        if self._acker is not None:
+            self._acker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._acker
+        if self._framework is not None and not self.keep_tasks:
+            await self._framework.call("TEARDOWN")
+        if self._client is not None:
+            await self._client.close()
+
+    async def _launch(self, agent_ids: set[str], command: str, timeout: float) -> dict[str, str]:
+        launched: dict[str, str] = {}
+        async with asyncio.timeout(timeout):
+            while set(launched.values()) != agent_ids:
+                for offer in await self._framework.offers():
+                    agent_id = offer["agent_id"]["value"]
+                    if agent_id in agent_ids and agent_id not in launched.values():
+                        task_id = f"{self.name}-{len(launched)}"
+                        await self._framework.launch(offer, task_info(task_id, offer, command))
+                        launched[task_id] = agent_id
+                    else:
+                        await self._framework.decline(offer, refuse_seconds=3600)
+            while not all(
+                ("TASK_RUNNING", None) in self.history.get(t, [])
+                or any(s == "TASK_RUNNING" for s, _ in self.history.get(t, []))
+                for t in launched
+            ):
+                await asyncio.sleep(0.1)
+        return launched
+
+    def launch_on_every_agent(self, command: str, timeout: float = 60.0) -> dict[str, str]:
+        agent_ids = {a["agent_info"]["id"]["value"] for a in agents(self.leader)}
+        return self._call(self._launch(agent_ids, command, timeout), timeout + 10)
+
+    def _reached(self, task_id: str, state: str) -> bool:
+        return any(seen == state for seen, _reason in self.history.get(task_id, []))
+
+    def states(self, task_id: str) -> list[tuple[str, str | None]]:
+        return list(self.history.get(task_id, []))

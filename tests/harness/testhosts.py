@@ -46,6 +46,8 @@ KbdInteractiveAuthentication no
 UseDNS no
 MaxStartups 64:30:128
 """
+# `podman exec` (testinfra's podman:// backend) gets this PATH; `podman import` sets none
+IMAGE_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CONTAINERS_CONF = Path("/etc/containers/containers.conf.d/50-infinity.conf")
 CONTAINERS_CONF_TEXT = """\
 # Infinity's test hosts (tests/harness/testhosts.py): runc, since crun refuses the
@@ -158,7 +160,7 @@ def ensure_network() -> None:
 
 def image_name() -> str:
     """The base image's tag names its recipe: a change to it builds a new image."""
-    recipe = "\n".join([SUITE, MIRROR, *PACKAGES, SSHD_CONFIG])
+    recipe = "\n".join([SUITE, MIRROR, *PACKAGES, SSHD_CONFIG, IMAGE_PATH])
     return f"localhost/infinity-testhost:{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:10]}"
 
 
@@ -171,7 +173,17 @@ def image_exists(name: str) -> bool:
     )
 
 
+IMAGE_ALIAS = f"localhost/infinity-testhost:{SUITE}"  # the stable name molecule.yml uses
+
+
 def ensure_image(rebuild: bool = False) -> str:
+    """The base image, built if missing, also tagged IMAGE_ALIAS."""
+    name = _build_image(rebuild)
+    _run(["podman", "tag", name, IMAGE_ALIAS])
+    return name
+
+
+def _build_image(rebuild: bool) -> str:
     """debootstrap a minimal bookworm (its .debs cached under CACHE) and `podman import` it."""
     name = image_name()
     if image_exists(name) and not rebuild:
@@ -202,7 +214,11 @@ def ensure_image(rebuild: bool = False) -> str:
             deb.unlink()
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
         try:
-            _run(["podman", "import", "-", name], stdin=tar.stdout, timeout=600)
+            _run(
+                ["podman", "import", "--change", f"ENV {IMAGE_PATH}", "-", name],
+                stdin=tar.stdout,
+                timeout=600,
+            )
         finally:
             if tar.stdout:
                 tar.stdout.close()
@@ -396,7 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     gone = commands.add_parser("destroy", help="remove one cluster's test hosts")
     gone.add_argument("--cluster", default="local")
     commands.add_parser("list", help="test clusters and their hosts")
-    image = commands.add_parser("image", help="build the base image (if missing)")
+    image = commands.add_parser(
+        "image", help="build the base image (if missing) and the test network (molecule's too)"
+    )
     image.add_argument("--rebuild", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -415,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{cluster_name}\t{' '.join(sorted(names))}")
         else:
             ensure_podman_config()
+            ensure_network()
             print(ensure_image(rebuild=args.rebuild))
     except TestHostsError as e:
         print(f"testhosts: {e}", file=sys.stderr)

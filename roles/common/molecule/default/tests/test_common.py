@@ -1,0 +1,20 @@
+"""The common role: the runtime installed offline from the wheelhouse into a venv of its
+own under /opt/infinity, `current` pointing at it, its commands working."""
+
+import testinfra
+
+
+def test_runtime_is_installed_from_the_wheelhouse() -> None:
+    host = testinfra.get_host("podman://mrole-common")
+    current = host.file("/opt/infinity/current")
+    assert current.is_symlink
+    assert current.linked_to.startswith("/opt/infinity/releases/0.1.0-")
+    assert host.file(current.linked_to + "/.installed").exists
+    assert host.run("/opt/infinity/current/bin/mesos-master --help").rc in (0, 1)
+    assert "--zk" in host.run("/opt/infinity/current/bin/mesos-master --help").stdout + host.run(
+        "/opt/infinity/current/bin/mesos-master --help"
+    ).stderr
+    freeze = host.check_output("/opt/infinity/current/bin/pip freeze")
+    assert "infinity-mesos==0.1.0" in freeze and "aiohttp==" in freeze
+    assert host.user("mesos").exists
+    assert host.file("/opt/infinity/bin/infinity-install-release").mode == 0o755
