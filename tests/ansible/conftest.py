@@ -49,6 +49,7 @@ class Site:
     cluster: testhosts.TestCluster
     inventory: Path
     work: Path
+    runs: int = 0
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -67,26 +68,27 @@ class Site:
     def playbook(
         self, name: str, *args: str, inventory: Path | None = None, timeout: float = 900
     ) -> PlaybookRun:
-        result = subprocess.run(
-            [
-                str(BIN / "ansible-playbook"),
-                "-i",
-                str(inventory or self.inventory),
-                str(REPO / "playbooks" / name),
-                *args,
-            ],
-            cwd=REPO,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-        log = self.work / "playbooks.log"
-        with log.open("a") as f:
-            f.write(f"=== {name} {' '.join(args)} (exit {result.returncode})\n{result.stdout}\n")
-        return PlaybookRun(result.returncode, result.stdout + result.stderr)
+        self.runs += 1
+        log = self.work / f"playbook-{self.runs:02d}-{name.removesuffix('.yml')}.log"
+        with log.open("w+") as output:  # written as it runs: `tail -f` it while debugging
+            returncode = subprocess.run(
+                [
+                    str(BIN / "ansible-playbook"),
+                    "-i",
+                    str(inventory or self.inventory),
+                    str(REPO / "playbooks" / name),
+                    *args,
+                ],
+                cwd=REPO,
+                env=self.env(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            ).returncode
+            output.seek(0)
+            return PlaybookRun(returncode, output.read())
 
     def infinity(self, *args: str, inventory: Path | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -16,7 +16,7 @@ from tests.ansible import cluster_checks as checks
 from tests.ansible.conftest import REPO, Site
 from tests.harness.daemons import wait_until
 
-pytestmark = [pytest.mark.ansible, pytest.mark.slow]
+pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 # what a change on a host would touch: configuration, units, releases
 FINGERPRINT = (

@@ -20,7 +20,8 @@ def ips() -> dict[str, str]:
     out = {}
     for name in HOSTS:
         host = testinfra.get_host(f"podman://{name}")
-        out[name] = json.loads(host.check_output("ip -j -4 addr show dev eth0"))[0]["addr_info"][0]["local"]
+        (address,) = json.loads(host.check_output("ip -j -4 addr show dev eth0"))
+        out[name] = address["addr_info"][0]["local"]
     return out
 
 
@@ -40,8 +41,11 @@ def test_every_zookeeper_member_is_leader_or_follower(ips: dict[str, str]) -> No
 
 
 def test_exactly_one_master_leads(ips: dict[str, str]) -> None:
-    wait_until(lambda: len(checks.leading_masters(list(ips.values()))) == 1, 60,
-               message="one leading master")
+    wait_until(
+        lambda: len(checks.leading_masters(list(ips.values()))) == 1,
+        60,
+        message="one leading master",
+    )
 
 
 def test_every_agent_is_registered_with_its_resources_and_runs_a_task(ips: dict[str, str]) -> None:
@@ -49,7 +53,9 @@ def test_every_agent_is_registered_with_its_resources_and_runs_a_task(ips: dict[
     agents = checks.agents(leader)
     assert sorted(checks.agent_ip(a) for a in agents) == sorted(ips.values())
     for agent in agents:
-        resources = {r["name"]: r["scalar"]["value"] for r in agent["total_resources"] if "scalar" in r}
-        assert resources["cpus"] == 2.0 and resources["mem"] == 1024.0
+        scalars = {
+            r["name"]: r["scalar"]["value"] for r in agent["total_resources"] if "scalar" in r
+        }
+        assert scalars["cpus"] == 2.0 and scalars["mem"] == 1024.0
     launched = checks.launch_on_every_agent(leader, "molecule", command="echo hi; sleep 30")
     assert set(launched.values()) == {a["agent_info"]["id"]["value"] for a in agents}
