@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from tests.ansible import cluster_checks as checks
-from tests.ansible.conftest import REPO, Site
 from tests.harness.daemons import wait_until
+from tests.harness.playbooks import REPO, Site
 
 pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.timeout(1200)]
 
