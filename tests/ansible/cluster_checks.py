@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 import threading
 import urllib.error
@@ -14,6 +13,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from tests.harness.daemons import http_json
 from tests.harness.v1_client import V1Client, framework_info, task_info
 
 
@@ -33,14 +33,7 @@ def zookeeper_mode(ip: str, port: int = 2181, timeout: float = 3.0) -> str | Non
     return None
 
 
-def get_json(url: str, body: Any = None, timeout: float = 5.0) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, headers={"Content-Type": "application/json", "Accept": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        raw = response.read()
-    return json.loads(raw) if raw else None
+get_json = http_json  # GET, or POST of a JSON body
 
 
 def leading_masters(ips: Sequence[str], port: int = 5050) -> list[str]:

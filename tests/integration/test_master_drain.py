@@ -52,17 +52,7 @@ async def run_task(framework: Framework, task_id: str, command: str, grace: int 
     task = task_info(task_id, offer, command)
     task["kill_policy"] = {"grace_period": {"nanoseconds": grace * SECOND}}
     assert (await framework.launch(offer, task)).status == 202
-    await next_update(framework, task_id, "TASK_RUNNING")
-
-
-async def next_update(framework: Framework, task_id: str, state: str) -> dict[str, Any]:
-    """Acknowledge the task's updates (the agent sends the next only then) up to `state`."""
-    while True:
-        status = await framework.update(task_id, timeout=30)
-        if "uuid" in status:
-            await framework.acknowledge(status)
-        if status["state"] == state:
-            return status
+    await framework.acknowledged(task_id, "TASK_RUNNING", timeout=30)
 
 
 async def test_drain_kills_tasks_within_max_grace_period_and_reports_drained(
@@ -141,7 +131,7 @@ async def test_drain_with_mark_gone_removes_the_agent_for_good(
     agent_id = (await agent_entry(client))["agent_info"]["id"]
     call = {"type": "DRAIN_AGENT", "drain_agent": {"agent_id": agent_id, "mark_gone": True}}
     assert (await client.post("/api/v1", call)).status == 200
-    gone = await next_update(framework, "doomed", "TASK_GONE_BY_OPERATOR")
+    gone = await framework.acknowledged("doomed", "TASK_GONE_BY_OPERATOR")
     assert gone["reason"] == "REASON_AGENT_DRAINING"
 
     async def removed() -> bool:
@@ -192,7 +182,7 @@ async def test_reactivating_a_draining_agent_is_refused_and_the_drain_goes_on(
     agent_id = (await agent_entry(client))["agent_info"]["id"]
     call = {"type": "DRAIN_AGENT", "drain_agent": {"agent_id": agent_id}}
     assert (await client.post("/api/v1", call)).status == 200
-    await next_update(framework, "slow", "TASK_KILLING")
+    await framework.acknowledged("slow", "TASK_KILLING")
     reactivate = {"type": "REACTIVATE_AGENT", "reactivate_agent": {"agent_id": agent_id}}
     reply = await client.post("/api/v1", reactivate)
     assert reply.status == 400
