@@ -116,7 +116,7 @@ def test_bad_inventories_and_variables_are_refused_before_anything_changes(
         )
 
     strangers = site.variant("strangers", unknown_key)
-    run = site.playbook("site.yml", inventory=strangers)
+    run = site.playbook("site.yml", inventory=strangers, control_dir="cp-strangers")
     assert run.returncode != 0
     assert "Host key verification failed" in run.output
     node = site.infinity("ssh", "itest-1", "--", "true", inventory=strangers)

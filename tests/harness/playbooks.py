@@ -49,13 +49,16 @@ class Site:
     work: Path
     runs: int = 0
 
-    def env(self) -> dict[str, str]:
+    def env(self, control_dir: str = "cp") -> dict[str, str]:
         env = dict(os.environ)
         env.update(
             {
                 "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
                 # a fact cache and SSH control sockets of this run's own: fresh hosts
                 "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(self.work / "facts"),
+                # SSH connections shared by this site's runs only (ControlPersist): a run
+                # with another control_dir opens (and checks host keys on) its own
+                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.work / control_dir),
                 "ANSIBLE_FORCE_COLOR": "0",
                 "ANSIBLE_NOCOLOR": "1",
                 "PATH": f"{BIN}:{env.get('PATH', '')}",
@@ -64,7 +67,12 @@ class Site:
         return env
 
     def playbook(
-        self, name: str, *args: str, inventory: Path | None = None, timeout: float = 900
+        self,
+        name: str,
+        *args: str,
+        inventory: Path | None = None,
+        timeout: float = 900,
+        control_dir: str = "cp",
     ) -> PlaybookRun:
         self.runs += 1
         log = self.work / f"playbook-{self.runs:02d}-{name.removesuffix('.yml')}.log"
@@ -78,7 +86,7 @@ class Site:
                     *args,
                 ],
                 cwd=REPO,
-                env=self.env(),
+                env=self.env(control_dir),
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 timeout=timeout,
