@@ -68,12 +68,25 @@ def task_states(leader: str) -> dict[str, str]:
 
 
 def launch_on_every_agent(
-    leader: str, prefix: str, command: str = "sleep 3600", timeout: float = 60.0
+    leader: str,
+    prefix: str,
+    command: str = "sleep 3600",
+    timeout: float = 60.0,
+    skip: Sequence[str] = (),
 ) -> dict[str, str]:
-    """One task per agent, RUNNING; returns task id -> agent id. The framework then
-    disconnects: its failover timeout keeps it, and its tasks, alive."""
+    """One task per agent (but those at the addresses in `skip`), RUNNING; returns task id
+    -> agent id. The framework then disconnects: its failover timeout keeps it, and its
+    tasks, alive (their updates stay unacknowledged: such an agent would never be DRAINED)."""
     with AckingFramework(leader, prefix, keep_tasks=True) as framework:
-        return framework.launch_on_every_agent(command, timeout)
+        return framework.launch_on_every_agent(command, timeout, skip=skip)
+
+
+def run_on_every_agent(leader: str, name: str, command: str, timeout: float = 60.0) -> dict:
+    """One task per agent, run to TASK_FINISHED and acknowledged; task id -> agent id."""
+    with AckingFramework(leader, name) as framework:
+        launched = framework.launch_on_every_agent(command, timeout)
+        framework.wait(launched, "TASK_FINISHED", timeout)
+        return launched
 
 
 class AckingFramework:
@@ -156,9 +169,21 @@ class AckingFramework:
                 await asyncio.sleep(0.1)
         return launched
 
-    def launch_on_every_agent(self, command: str, timeout: float = 60.0) -> dict[str, str]:
-        agent_ids = {a["agent_info"]["id"]["value"] for a in agents(self.leader)}
+    def launch_on_every_agent(
+        self, command: str, timeout: float = 60.0, skip: Sequence[str] = ()
+    ) -> dict[str, str]:
+        agent_ids = {
+            a["agent_info"]["id"]["value"] for a in agents(self.leader) if agent_ip(a) not in skip
+        }
         return self._call(self._launch(agent_ids, command, timeout), timeout + 10)
+
+    def wait(self, task_ids: Sequence[str], state: str, timeout: float = 60.0) -> None:
+        async def reached() -> None:
+            async with asyncio.timeout(timeout):
+                while not all(self._reached(t, state) for t in task_ids):
+                    await asyncio.sleep(0.1)
+
+        self._call(reached(), timeout + 10)
 
     def _reached(self, task_id: str, state: str) -> bool:
         return any(seen == state for seen, _reason in self.history.get(task_id, []))

@@ -6,12 +6,15 @@ The tests run in this order on the same hosts (module fixture `site`)."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mesos_runtime.ops import wheelhouse
 from tests.ansible import cluster_checks as checks
 from tests.harness.daemons import wait_until
 from tests.harness.playbooks import REPO, Site
@@ -27,6 +30,11 @@ FINGERPRINT = (
 
 def fingerprints(site: Site) -> dict[str, str]:
     return {h.name: site.ssh(h.name, FINGERPRINT).stdout for h in site.cluster.hosts}
+
+
+def node_row(site: Site, host: str) -> dict[str, Any]:
+    (row,) = [r for r in json.loads(site.infinity("list", "--json").stdout) if r["host"] == host]
+    return row
 
 
 def leader(site: Site) -> str:
@@ -55,9 +63,9 @@ def test_site_yml_converges_fresh_hosts_to_a_working_cluster(site: Site) -> None
         assert resources["cpus"]["scalar"]["value"] == 2.0
         assert resources["mem"]["scalar"]["value"] == 1024.0
         assert agent["active"] is True
-    # a task runs on every agent
-    launched = checks.launch_on_every_agent(url, "hello", command="echo hello; sleep 600")
-    assert set(launched.values()) == {a["agent_info"]["id"]["value"] for a in registered.values()}
+    # a task runs on every agent (to TASK_FINISHED, acknowledged)
+    ran = checks.run_on_every_agent(url, "hello", command="echo hello")
+    assert set(ran.values()) == {a["agent_info"]["id"]["value"] for a in registered.values()}
     # the daemons log to the journal and systemd restarts them
     journal = site.ssh("itest-2", "journalctl -u mesos-agent --no-pager -n 50").stdout
     assert "registered with master" in journal
@@ -133,7 +141,7 @@ def test_bad_inventories_and_variables_are_refused_before_anything_changes(
 
 def test_the_cluster_fails_over_and_keeps_its_tasks_running(site: Site) -> None:
     url = leader(site)
-    tasks = checks.launch_on_every_agent(url, "failover", command="sleep 3600")
+    tasks = checks.launch_on_every_agent(url, "failover", skip=[site.cluster.host("itest-4").ip])
     old_leader = url.split("//")[1].split(":")[0]
     old_host = next(h.name for h in site.cluster.hosts if h.ip == old_leader)
     assert site.ssh(old_host, "systemctl stop mesos-master").returncode == 0
@@ -194,10 +202,16 @@ def _new_release(work: Path, version: str) -> Path:
 
 def test_upgrade_yml_to_a_new_wheel_keeps_a_long_task_running(site: Site) -> None:
     url = leader(site)
-    long_task = checks.launch_on_every_agent(url, "long", command="sleep 3600")
+    long_task = checks.launch_on_every_agent(url, "long", skip=[site.cluster.host("itest-4").ip])
     project = _new_release(site.work, "0.1.1")
+    zk_leader = next(
+        h.name for h in site.cluster.hosts[:3] if checks.zookeeper_mode(h.ip) == "leader"
+    )
     run = site.playbook(
         "upgrade.yml",
+        # a changed ZooKeeper setting: members restart one at a time, the leader last
+        "-e",
+        "zookeeper_max_client_connections=61",
         "-e",
         f"infinity_project_dir={project}",
         "-e",
@@ -210,8 +224,57 @@ def test_upgrade_yml_to_a_new_wheel_keeps_a_long_task_running(site: Site) -> Non
     assert version["git_sha"] == "infinity-0.1.1"
     # masters one at a time, the leader last; agents in batches, each re-registered
     assert run.output.count("Restart the master on") == 3
+    restarted = [
+        line.split(",")[-1].strip(" ]*")
+        for line in run.output.splitlines()
+        if line.startswith("TASK [zookeeper : Restart ZooKeeper on one member")
+    ]
+    assert sorted(restarted) == ["itest-1", "itest-2", "itest-3"]
+    assert restarted[-1] == zk_leader
+    modes = sorted(checks.zookeeper_mode(ip) or "down" for ip in site.ips("zookeeper"))
+    assert modes == ["follower", "follower", "leader"]
     states = checks.task_states(url)
     assert all(states.get(t) == "TASK_RUNNING" for t in long_task), states
+
+
+def test_infinity_node_drains_undrains_upgrades_and_collects_diagnostics(
+    site: Site, tmp_path: Path
+) -> None:
+    ip = site.cluster.host("itest-4").ip
+    drained = site.infinity("drain", "itest-4", "--grace-period", "5")
+    assert drained.returncode == 0, drained.stderr
+    listed = json.loads(site.infinity("list", "--json").stdout)
+    assert sum(r["leading_master"] for r in listed) == 1
+    assert node_row(site, "itest-4")["drain_state"] == "DRAINED"
+    assert node_row(site, "itest-4")["active"] is False
+    assert site.infinity("undrain", "itest-4").returncode == 0
+    assert node_row(site, "itest-4")["drain_state"] is None
+    assert node_row(site, "itest-4")["active"] is True
+
+    # a rolling upgrade of that agent over SSH keeps its task running
+    url = leader(site)
+    wheelhouse.build(_new_release(site.work, "0.1.2"), tmp_path / "wheelhouse")
+    with checks.AckingFramework(url, "kept") as framework:
+        (task,) = framework.launch_on_every_agent("sleep 600", skip=site.ips("masters"))
+        house = str(tmp_path / "wheelhouse")
+        upgraded = site.infinity("upgrade", "itest-4", "--wheelhouse-dir", house)
+        assert upgraded.returncode == 0, upgraded.stderr
+        assert "itest-4: ok" in upgraded.stderr
+        versions = {checks.agent_ip(a): a["version"] for a in checks.agents(leader(site))}
+        assert versions[ip] == "0.1.2"
+        assert checks.task_states(leader(site))[task] == "TASK_RUNNING"
+        assert framework.states(task)[-1] == ("TASK_RUNNING", None)
+
+    archive = tmp_path / "diag.tar.gz"
+    diag = site.infinity("diag", "-o", str(archive))
+    assert diag.returncode == 0, diag.stderr
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+        journal = tar.extractfile("infinity-diag/itest-1/journal.txt").read().decode()  # type: ignore[union-attr]
+    for host in site.cluster.hosts:
+        assert f"infinity-diag/{host.name}/versions.txt" in names
+    assert "infinity-diag/cluster/get_state.json" in names
+    assert "mesos-master" in journal
 
 
 def test_remove_node_yml_drains_the_agent_before_removing_it(site: Site) -> None:
