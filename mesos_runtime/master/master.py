@@ -570,6 +570,8 @@ class Master:
                 framework.completed_tasks.append(task)
             for key in executors:
                 del agent.executors[key]
+            if keys:
+                self.drain.task_changed(agent)
         framework.tasks.clear()
         framework.unreachable_tasks.clear()
         self.allocator.remove_framework(framework.id)
