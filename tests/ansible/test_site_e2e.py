@@ -277,7 +277,7 @@ def test_infinity_node_drains_undrains_upgrades_and_collects_diagnostics(
     assert "mesos-master" in journal
 
 
-def test_remove_node_yml_drains_the_agent_before_removing_it(site: Site) -> None:
+def test_remove_node_yml_drains_first_and_bootstrap_brings_the_host_back(site: Site) -> None:
     url = leader(site)
     ghost_ip = site.cluster.host("itest-4").ip
     # a connected framework: the drain completes once it acknowledged the tasks' ends
@@ -299,6 +299,12 @@ def test_remove_node_yml_drains_the_agent_before_removing_it(site: Site) -> None
     assert site.ssh("itest-4", "systemctl is-active mesos-agent").stdout.strip() != "active"
     others = [t for t in tasks if t not in on_node]
     assert all(checks.task_states(url).get(t) == "TASK_RUNNING" for t in others)
+
+    # the host comes back as a new agent: `infinity node bootstrap` (scale.yml --limit)
+    back = site.infinity("bootstrap", "itest-4")
+    assert back.returncode == 0, back.stdout[-3000:] + back.stderr[-2000:]
+    again = {checks.agent_ip(a): a["agent_info"]["id"]["value"] for a in checks.agents(url)}
+    assert ghost_ip in again and again[ghost_ip] != agents[ghost_ip]
 
 
 def test_reset_yml_tears_everything_down_and_is_idempotent(site: Site) -> None:
