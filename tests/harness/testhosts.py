@@ -46,6 +46,10 @@ KbdInteractiveAuthentication no
 UseDNS no
 MaxStartups 64:30:128
 """
+# disposable hosts: dpkg without an fsync per file, apt without translations (as Debian's
+# own container images do); a real host keeps the defaults
+DPKG_CONFIG = "force-unsafe-io\n"
+APT_CONFIG = 'Acquire::Languages "none";\n'
 # `podman exec` (testinfra's podman:// backend) gets this PATH; `podman import` sets none
 IMAGE_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CONTAINERS_CONF = Path("/etc/containers/containers.conf.d/50-infinity.conf")
@@ -160,7 +164,7 @@ def ensure_network() -> None:
 
 def image_name() -> str:
     """The base image's tag names its recipe: a change to it builds a new image."""
-    recipe = "\n".join([SUITE, MIRROR, *PACKAGES, SSHD_CONFIG, IMAGE_PATH])
+    recipe = "\n".join([SUITE, MIRROR, *PACKAGES, SSHD_CONFIG, IMAGE_PATH, DPKG_CONFIG, APT_CONFIG])
     return f"localhost/infinity-testhost:{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:10]}"
 
 
@@ -209,6 +213,8 @@ def _build_image(rebuild: bool) -> str:
             key.unlink()
         (rootfs / "etc/ssh/sshd_config.d/infinity-testhost.conf").write_text(SSHD_CONFIG)
         (rootfs / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
+        (rootfs / "etc/dpkg/dpkg.cfg.d/infinity-testhost").write_text(DPKG_CONFIG)
+        (rootfs / "etc/apt/apt.conf.d/99infinity-testhost").write_text(APT_CONFIG)
         # the image's own apt cache goes; each host keeps its .debs in a cache of its own
         for deb in (rootfs / "var/cache/apt/archives").glob("*.deb"):
             deb.unlink()
