@@ -248,6 +248,7 @@ def upgrade(
     results: list[HostResult[str]] = []
     for start in range(0, len(hosts), max(1, batch)):
         group = hosts[start : start + max(1, batch)]
+        restarted_at = time.time()
         done = on_hosts(
             group,
             lambda h: _install_release(h, ssh, house, tarball, inventory.settings.install_dir),
@@ -260,10 +261,12 @@ def upgrade(
         waiting = list(group)
         while waiting and time.monotonic() < deadline:
             leader = api.leader()
+            # back = active and re-registered since the restart (not its old registration)
             active = {
                 a.get("pid", "").split("@")[-1].split(":")[0]
                 for a in api.agents(leader)
-                if a.get("active") or a.get("deactivated")
+                if a.get("active")
+                and a.get("reregistered_time", {}).get("nanoseconds", 0) / 1e9 >= restarted_at - 1
             }
             waiting = [h for h in waiting if h.address not in active]
             if waiting:
