@@ -258,7 +258,8 @@ def upgrade(
         if not all(r.ok for r in done):
             return results
         deadline = time.monotonic() + register_timeout
-        waiting = list(group)
+        # hosts already on the release were not restarted: nothing to wait for
+        waiting = [r.host for r in done if r.value != house.release]
         while waiting and time.monotonic() < deadline:
             leader = api.leader()
             # back = active and re-registered since the restart (not its old registration)
