@@ -20,3 +20,11 @@ def test_runtime_is_installed_from_the_wheelhouse() -> None:
     assert "infinity-mesos==0.1.0" in freeze and "aiohttp==" in freeze
     assert host.user("mesos").exists
     assert host.file("/opt/infinity/bin/infinity-install-release").mode == 0o755
+
+
+def test_the_host_gets_the_clusters_ca_and_its_own_certificate() -> None:
+    host = testinfra.get_host("podman://mrole-common")
+    key = host.file("/etc/mesos/ssl/host.key")
+    assert key.exists and key.mode == 0o640 and key.group == "mesos"
+    for name in ("ca.crt", "host.crt"):
+        assert host.file(f"/etc/mesos/ssl/{name}").contains("BEGIN CERTIFICATE")
