@@ -98,7 +98,15 @@ class Site:
 
     def infinity(self, *args: str, inventory: Path | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [str(BIN / "infinity"), "node", *args, "-i", str(inventory or self.inventory)],
+            # options before the arguments: `ssh HOST -- CMD` ends them at `--`
+            [
+                str(BIN / "infinity"),
+                "node",
+                args[0],
+                "-i",
+                str(inventory or self.inventory),
+                *args[1:],
+            ],
             cwd=REPO,
             env=self.env(),
             capture_output=True,
