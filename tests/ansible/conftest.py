@@ -24,7 +24,7 @@ __all__ = ["REPO", "ROLES", "MoleculeRun", "Site", "molecule_runs", "site"]
 ROLES = ["java", "common", "zookeeper", "mesos_master", "mesos_agent"]
 # every test site (inventories/local/group_vars) installs the wheelhouse built here, once
 SHARED_WHEELHOUSE = Path.home() / ".cache/infinity/wheelhouse/test-hosts"
-MOLECULE_PARALLEL = 3
+MOLECULE_PARALLEL = 2
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Molecule, inside the suite: each role's scenario (converge, idempotence, testinfra) and
 the root scenario (site.yml on three hosts, idempotence, upgrade.yml, testinfra, reset.yml),
 on systemd containers of the project's test-host image on 198.18.0.0/24. They run in the
-background (three at a time) from the start of this directory's tests (conftest.py), beside
+background (two at a time) from the start of this directory's tests (conftest.py), beside
 the end-to-end module; the tests here wait for their results."""
 
 from __future__ import annotations
