@@ -16,6 +16,11 @@ APT_PACKAGES=(
     zookeeper
     default-jre-headless
     maven
+    # Ansible rollout: SSH to hosts; podman test hosts from a debootstrapped base image
+    openssh-client
+    podman
+    runc
+    debootstrap
 )
 
 missing=()

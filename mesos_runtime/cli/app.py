@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from . import cluster, mirror, package, repo, task, universe
+from . import cluster, mirror, node, package, repo, task, universe
 from .output import CliError, err
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.command("describe")(universe.describe)
 app.add_typer(repo.app, name="repo")
 app.add_typer(mirror.app, name="mirror")
 app.add_typer(package.app, name="package")
+app.add_typer(node.app, name="node")
 
 
 def main() -> None:

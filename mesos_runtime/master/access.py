@@ -314,6 +314,18 @@ class MasterAccess(AccessControl):
                 if not self.acls.allowed(action, principal, obj):
                     what = f" on machine '{obj}'" if obj else ""
                     return forbidden(f"{_who(principal)} is not authorized to {kind}{what}")
+        agent_action = _AGENT_ACTIONS.get(kind)
+        if agent_action is not None:
+            named = getattr(call, kind.lower())
+            if named is not None:
+                # as Mesos: the object is the agent, matched by its hostname
+                agent_id = named.agent_id.value
+                agent = self.master.agents.get(agent_id)
+                hostname = agent.info.hostname if agent is not None else None
+                if not self.acls.allowed(agent_action, principal, hostname):
+                    return forbidden(
+                        f"{_who(principal)} is not authorized to {kind} agent {agent_id}"
+                    )
         if kind == "TEARDOWN" and call.teardown is not None:
             registered = self._registered(call.teardown.framework_id.value)
             owner = registered.principal if registered is not None else None
@@ -337,6 +349,15 @@ _OPERATOR_ACTIONS = {
     "GET_MAINTENANCE_SCHEDULE": "get_maintenance_schedules",
     "GET_MAINTENANCE_STATUS": "get_maintenance_statuses",
     "GET_FLAGS": "view_flags",
+}
+
+
+# the drain family of operator calls, each naming one agent
+_AGENT_ACTIONS = {
+    "DRAIN_AGENT": "drain_agents",
+    "DEACTIVATE_AGENT": "deactivate_agents",
+    "REACTIVATE_AGENT": "reactivate_agents",
+    "MARK_AGENT_GONE": "mark_agents_gone",
 }
 
 

@@ -86,6 +86,7 @@ from mesos_runtime.wire.scheduler import (
     UpdateFramework,
 )
 
+from .drain import Drainer
 from .flags import MasterFlags
 from .maintenance import MachineID, MachineMode, MaintenanceSchedule
 from .registry import MachineInfo, Registry, RegistryFenced
@@ -110,6 +111,7 @@ from .validation import (
 log = logging.getLogger("mesos.master")
 
 MAX_STATUSES_KEPT = 10
+_GONE_BY_OPERATOR = "Agent was marked gone by the operator"
 
 
 def ip_to_uint32(ip: str) -> int:
@@ -183,6 +185,7 @@ class Master:
         self.on_fenced: Callable[[], None] | None = None
         # agents speak TLS when this master does (libprocess' SSL settings are cluster-wide)
         self.agent_scheme = "https" if TlsSettings.from_environment().enabled else "http"
+        self.drain = Drainer(self)  # DRAIN_AGENT, DEACTIVATE_AGENT, ... (drain.py)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -214,6 +217,7 @@ class Master:
         if doc.schedules:
             self.schedule = doc.schedules[0]
         self.machines = {m.id: m.mode for m in doc.machines}
+        self.drain.recover(doc)
         if self.recovered_agents:
             self._timers.append(
                 loop.call_later(self.flags.agent_reregister_timeout, self._reregister_timeout)
@@ -578,6 +582,8 @@ class Master:
                 framework.completed_tasks.append(task)
             for key in executors:
                 del agent.executors[key]
+            if keys:
+                self.drain.task_changed(agent)
         framework.tasks.clear()
         framework.unreachable_tasks.clear()
         self.allocator.remove_framework(framework.id)
@@ -1067,6 +1073,7 @@ class Master:
         framework.tasks.pop(task.id, None)
         if agent is not None:
             agent.tasks.pop((framework.id, task.id), None)
+            self.drain.task_changed(agent)
         framework.completed_tasks.append(task)
 
     def reconcile(self, framework: Framework, call: Reconcile) -> None:
@@ -1181,7 +1188,7 @@ class Master:
         )
         if min(call.version or 1, CHANNEL_VERSION) >= SESSION_VERSION:
             agent.session = secrets.token_urlsafe(24)
-        agent.active = self._machine_mode(agent) is not MachineMode.DOWN
+        agent.active = self.agent_may_be_active(agent)
         self.agents[agent_id] = agent
         allocated = self._adopt_agent_report(agent, call, was_unreachable)
         self._lost_in_transit(agent, known_before)
@@ -1208,6 +1215,7 @@ class Master:
             "re-registered" if reregistering else "registered",
             total,
         )
+        self.drain.agent_registered(agent)
         self.publish(
             lambda: {"type": "AGENT_ADDED", "agent_added": {"agent": self.agent_json(agent)}}
         )
@@ -1397,7 +1405,11 @@ class Master:
         self._remove_agent(agent, unreachable=False)
         self.counters["master/slave_removals"] += 1
 
-    def _remove_agent(self, agent: Agent, *, unreachable: bool) -> None:
+    def remove_agent_gone(self, agent: Agent) -> None:
+        """An agent the operator marked gone (drain.py): its tasks are GONE_BY_OPERATOR."""
+        self._remove_agent(agent, unreachable=False, by_operator=True)
+
+    def _remove_agent(self, agent: Agent, *, unreachable: bool, by_operator: bool = False) -> None:
         """Take an agent out: rescind its offers, its tasks become UNREACHABLE/LOST/GONE."""
         for offer_id in list(agent.offers):
             self.rescind_offer(offer_id)
@@ -1414,6 +1426,8 @@ class Master:
                 framework.unreachable_tasks[task.id] = task
             elif framework.partition_aware:
                 state, message = TaskState.TASK_GONE, "Agent was removed"
+                if by_operator:
+                    state, message = TaskState.TASK_GONE_BY_OPERATOR, _GONE_BY_OPERATOR
                 framework.completed_tasks.append(task)
             else:
                 state = TaskState.TASK_LOST
@@ -1422,7 +1436,9 @@ class Master:
             status = self._master_status(
                 task.id,
                 state,
-                StatusReason.REASON_AGENT_REMOVED,
+                StatusReason.REASON_AGENT_REMOVED_BY_OPERATOR
+                if by_operator
+                else StatusReason.REASON_AGENT_REMOVED,
                 message,
                 agent_id=agent.id,
                 executor_id=task.executor_id,
@@ -1478,25 +1494,38 @@ class Master:
         if agent_id not in self.unreachable:
             return  # it came back meanwhile
         await self.registry.remove_agent(agent_id)
-        if self.unreachable.pop(agent_id, None) is None:
+        if agent_id not in self.unreachable:
             return
         log.warning("Agent %s was unreachable for --registry_max_agent_age: gone", agent_id)
         self.counters["master/slave_removals"] += 1
+        self.unreachable_gone(agent_id, by_operator=False)
+
+    def unreachable_gone(self, agent_id: str, *, by_operator: bool) -> None:
+        """An unreachable agent is gone (registry already written): its unreachable tasks
+        become TASK_GONE (TASK_GONE_BY_OPERATOR when the operator said so)."""
+        self.unreachable.pop(agent_id, None)
+        if (timer := self._gone_timers.pop(agent_id, None)) is not None:
+            timer.cancel()
+        state = TaskState.TASK_GONE_BY_OPERATOR if by_operator else TaskState.TASK_GONE
         for framework in self.frameworks.values():
             for task in [t for t in framework.unreachable_tasks.values() if t.agent_id == agent_id]:
                 framework.unreachable_tasks.pop(task.id, None)
                 status = self._master_status(
                     task.id,
-                    TaskState.TASK_GONE,
-                    StatusReason.REASON_AGENT_REMOVED,
-                    "Agent was unreachable for too long and is gone",
+                    state,
+                    StatusReason.REASON_AGENT_REMOVED_BY_OPERATOR
+                    if by_operator
+                    else StatusReason.REASON_AGENT_REMOVED,
+                    _GONE_BY_OPERATOR
+                    if by_operator
+                    else "Agent was unreachable for too long and is gone",
                     agent_id=agent_id,
                     executor_id=task.executor_id,
                 )
-                task.state, task.status = TaskState.TASK_GONE, status
+                task.state, task.status = state, status
                 task.statuses.append(status)
                 framework.completed_tasks.append(task)
-                self.counters[_state_counter(TaskState.TASK_GONE)] += 1
+                self.counters[_state_counter(state)] += 1
                 self._send_update(framework, status)
                 self._publish_task_updated(framework.id, status)
 
@@ -1510,6 +1539,7 @@ class Master:
                 agent_id=AgentID(value=agent.id),
                 timestamp=now() if status.timestamp is None else status.timestamp,
             )
+        status = self.drain.annotate(agent, status)
         self.counters["master/messages_status_update"] += 1
         framework = self.frameworks.get(fid)
         if framework is None:
@@ -1553,6 +1583,7 @@ class Master:
                 self._complete_task(framework, agent, task)
         self._publish_task_updated(fid, status)
         self._send_update(framework, status)
+        self.drain.task_changed(agent)
 
     def agent_message(self, agent: Agent, call: AgentMessage) -> None:
         framework = self.frameworks.get(call.framework_id.value)
@@ -1589,6 +1620,12 @@ class Master:
             )
 
     # --- maintenance -----------------------------------------------------------------------
+
+    def agent_may_be_active(self, agent: Agent) -> bool:
+        """Offers come from an agent unless its machine is DOWN or it was deactivated."""
+        return self._machine_mode(agent) is not MachineMode.DOWN and not (
+            self.drain.is_deactivated(agent.id)
+        )
 
     def _machine_mode(self, agent: Agent) -> MachineMode:
         for machine, mode in self.machines.items():
@@ -1653,7 +1690,7 @@ class Master:
         self.schedule = schedule
         self.machines = updated
         for agent in self.agents.values():
-            if not agent.active and self._machine_mode(agent) is not MachineMode.DOWN:
+            if not agent.active and self.agent_may_be_active(agent):
                 agent.active = True
                 self.allocator.activate_agent(agent.id)
                 self.request_allocation(agent.id)
@@ -1718,6 +1755,7 @@ class Master:
         }
         if agent.reregistered_time:
             out["reregistered_time"] = _time_info(agent.reregistered_time).to_json()
+        out.update(self.drain.agent_json(agent.id))  # deactivated, drain_info
         return out
 
 

@@ -18,6 +18,7 @@ from mesos_runtime.wire.record import Record, record, repeated, required
 
 from . import metrics, views
 from .access import AccessControl, Viewer
+from .drain import AgentCall, DrainAgent, DrainRefused
 from .flags import parse_weights
 from .maintenance import MachineID, MaintenanceSchedule
 from .master import Master
@@ -58,6 +59,10 @@ class OperatorCall(Record):
     update_maintenance_schedule: UpdateMaintenanceSchedule | None = None
     start_maintenance: MachineList | None = None
     stop_maintenance: MachineList | None = None
+    drain_agent: DrainAgent | None = None
+    deactivate_agent: AgentCall | None = None
+    reactivate_agent: AgentCall | None = None
+    mark_agent_gone: AgentCall | None = None
 
 
 def add_routes(routes: Routes, master: Master, leadership: Any, access: AccessControl) -> None:
@@ -170,6 +175,7 @@ _ACTIONS = {
     "SUBSCRIBE",
     "TEARDOWN",
 }
+_AGENT_CALLS = {"DRAIN_AGENT", "DEACTIVATE_AGENT", "REACTIVATE_AGENT", "MARK_AGENT_GONE"}
 
 
 async def _operator(
@@ -180,7 +186,7 @@ async def _operator(
     )
     if call is None:
         return refused  # type: ignore[return-value]
-    if call.type not in _QUERIES and call.type not in _ACTIONS:
+    if call.type not in _QUERIES and call.type not in _ACTIONS and call.type not in _AGENT_CALLS:
         return text(400, f"Failed to validate master::Call: unknown call type '{call.type}'")
     if not accepts_json(request):
         return text(406, "Expecting 'Accept' to allow 'application/json'")
@@ -217,6 +223,9 @@ async def _operator(
             stream.close()
             master.operator_streams.discard(stream)
 
+    if call.type in _AGENT_CALLS:
+        return await _agent_call(master, call)
+
     try:
         if call.type == "TEARDOWN":
             if call.teardown is None:
@@ -245,4 +254,27 @@ async def _operator(
         return text(503, "This master is no longer the leader")
     if error is not None:
         return text(400, error)
+    return web.Response(status=200)
+
+
+async def _agent_call(master: Master, call: OperatorCall) -> web.Response:
+    """DRAIN_AGENT, DEACTIVATE_AGENT, REACTIVATE_AGENT, MARK_AGENT_GONE (drain.py)."""
+    field = call.type.lower()
+    body = getattr(call, field)
+    if body is None:
+        return text(400, f"Expecting '{field}' to be present")
+    try:
+        if isinstance(body, DrainAgent):
+            await master.drain.drain(body)
+        elif call.type == "DEACTIVATE_AGENT":
+            await master.drain.deactivate(body.agent_id.value)
+        elif call.type == "REACTIVATE_AGENT":
+            await master.drain.reactivate(body.agent_id.value)
+        else:
+            await master.drain.mark_gone(body.agent_id.value)
+    except DrainRefused as e:
+        return text(e.status, str(e))
+    except RegistryFenced:
+        master.fenced()
+        return text(503, "This master is no longer the leader")
     return web.Response(status=200)

@@ -18,6 +18,7 @@ from mesos_runtime.discovery.store import RegistryFenced
 from mesos_runtime.wire.mesos import AgentID, AgentInfo, FrameworkInfo, TimeInfo
 from mesos_runtime.wire.record import Record, record, repeated, required
 
+from .drain import AgentDrainEntry
 from .maintenance import MachineID, MachineMode, MaintenanceSchedule
 
 REGISTRY_VERSION = 1
@@ -109,6 +110,7 @@ class RegistryDocument(Record):
     frameworks: list[RegisteredFramework] = repeated()
     schedules: list[MaintenanceSchedule] = repeated()
     machines: list[MachineInfo] = repeated()
+    drain: list[AgentDrainEntry] = repeated()  # deactivated and draining agents (drain.py)
 
     @classmethod
     def empty(cls) -> RegistryDocument:

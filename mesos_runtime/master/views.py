@@ -315,6 +315,7 @@ def legacy_agent(master: Master, agent: Agent) -> dict[str, Any]:
     }
     if agent.reregistered_time:
         out["reregistered_time"] = agent.reregistered_time
+    out.update(master.drain.agent_json(agent.id))  # deactivated, drain_info
     return out
 
 

@@ -209,6 +209,15 @@ class Framework:
         event = await self.stream.next(match, timeout)
         return event["update"]["status"]
 
+    async def acknowledged(self, task_id: str, state: str, timeout: float = 60.0) -> dict:
+        """Acknowledge the task's updates (an agent sends the next only then) up to `state`."""
+        while True:
+            status = await self.update(task_id, timeout=timeout)
+            if "uuid" in status:
+                await self.acknowledge(status)
+            if status["state"] == state:
+                return status
+
     async def acknowledge(self, status: dict[str, Any]) -> Reply:
         return await self.call(
             "ACKNOWLEDGE",

@@ -55,6 +55,13 @@ ACLS: dict[str, Any] = {
     "stop_maintenances": OPS_ANY,
     "get_maintenance_schedules": OPS_ANY,
     "get_maintenance_statuses": OPS_ANY,
+    **{
+        kind: [
+            {"principals": {"values": ["ops"]}, "agents": {"type": "ANY"}},
+            {"principals": {"values": ["kafka"]}, "agents": {"values": ["kafka-host"]}},
+        ]
+        for kind in ("drain_agents", "deactivate_agents", "reactivate_agents", "mark_agents_gone")
+    },
 }
 
 
@@ -221,6 +228,42 @@ async def test_teardown_frameworks_and_maintenance_by_principal(master) -> None:
             assert (await ops.post("/api/v1", call)).status == 200, call["type"]
         status = await ops.operator({"type": "GET_MAINTENANCE_STATUS"})
         assert status["get_maintenance_status"]["status"]["down_machines"]
+
+
+async def test_drain_deactivate_and_mark_gone_by_principal_and_agent(master) -> None:
+    async with (
+        _as(master, "agent") as agent,
+        _as(master, "kafka") as kafka,
+        _as(master, "ops") as ops,
+    ):
+        other = await AgentChannel.register(agent, hostname="other-host")
+        mine = await AgentChannel.register(agent, hostname="kafka-host")
+        try:
+            for kind in ("DEACTIVATE_AGENT", "REACTIVATE_AGENT"):
+                call = {"type": kind, kind.lower(): {"agent_id": {"value": other.id}}}
+                reply = await kafka.post("/api/v1", call)
+                assert reply.status == 403, kind
+                assert f"Principal 'kafka' is not authorized to {kind} agent" in reply.body
+                assert (await ops.post("/api/v1", call)).status == 200, kind
+                # kafka's ACL names this agent's host: there it may
+                call = {"type": kind, kind.lower(): {"agent_id": {"value": mine.id}}}
+                assert (await kafka.post("/api/v1", call)).status == 200, kind
+            drain = {
+                "type": "DRAIN_AGENT",
+                "drain_agent": {"agent_id": {"value": other.id}},
+            }
+            assert (await kafka.post("/api/v1", drain)).status == 403
+            gone = {
+                "type": "MARK_AGENT_GONE",
+                "mark_agent_gone": {"agent_id": {"value": other.id}},
+            }
+            assert (await kafka.post("/api/v1", gone)).status == 403
+            agents = (await ops.operator({"type": "GET_AGENTS"}))["get_agents"]["agents"]
+            assert {a["agent_info"]["hostname"] for a in agents} >= {"other-host"}
+            assert (await ops.post("/api/v1", gone)).status == 200
+        finally:
+            await other.close()
+            await mine.close()
 
 
 async def test_register_agents_by_principal(master) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import daemons
-from tests.harness.v1_client import Framework, V1Client, framework_info, task_info
+from tests.harness.v1_client import V1Client, framework_info, task_info
 
 pytestmark = pytest.mark.integration
 
@@ -32,15 +32,6 @@ def cluster(tmp_path: Path) -> Iterator[tuple[daemons.Daemon, daemons.Daemon]]:
         yield master, agent
 
 
-async def acknowledged(framework: Framework, task_id: str, state: str) -> dict:
-    while True:
-        status = await framework.update(task_id, timeout=60)
-        if "uuid" in status:
-            await framework.acknowledge(status)
-        if status["state"] == state:
-            return status
-
-
 async def test_agents_and_frameworks_come_back_after_a_master_restart(
     cluster: tuple[daemons.Daemon, daemons.Daemon],
 ) -> None:
@@ -50,7 +41,7 @@ async def test_agents_and_frameworks_come_back_after_a_master_restart(
         framework = await client.subscribe(info)
         (offer,) = await framework.offers()
         await framework.launch(offer, task_info("survivor", offer, "sleep 300"))
-        await acknowledged(framework, "survivor", "TASK_RUNNING")
+        await framework.acknowledged("survivor", "TASK_RUNNING")
         agent_id = offer["agent_id"]["value"]
 
     registry = json.loads((master.work_dir / "registry.json").read_text())
@@ -74,7 +65,7 @@ async def test_agents_and_frameworks_come_back_after_a_master_restart(
         assert answer["update"]["status"]["state"] == "TASK_RUNNING"
         assert answer["update"]["status"]["task_id"] == {"value": "survivor"}
         await again.call("KILL", kill={"task_id": {"value": "survivor"}})
-        await acknowledged(again, "survivor", "TASK_KILLED")
+        await again.acknowledged("survivor", "TASK_KILLED")
         await again.call("TEARDOWN")
 
 
@@ -131,7 +122,7 @@ async def test_admitted_agent_not_back_within_reregister_timeout_becomes_unreach
                 framework = await client.subscribe(aware)
                 (offer,) = await framework.offers()
                 await framework.launch(offer, task_info("stranded", offer, "sleep 300"))
-                await acknowledged(framework, "stranded", "TASK_RUNNING")
+                await framework.acknowledged("stranded", "TASK_RUNNING")
             agent_id = offer["agent_id"]["value"]
             agent.kill()  # the agent's host goes away while the master restarts
             master.stop()

@@ -1,0 +1,15 @@
+"""The zookeeper role on one host: a standalone member serving on the cluster address only."""
+
+import testinfra
+
+
+def test_zookeeper_serves_on_the_cluster_address_only() -> None:
+    host = testinfra.get_host("podman://mrole-zookeeper")
+    assert host.service("zookeeper").is_running
+    assert host.service("zookeeper").is_enabled
+    assert host.check_output("/usr/local/sbin/zookeeper-mode") == "standalone"
+    listening = host.check_output("ss -ltnH '( sport = :2181 )'")
+    assert "198.18.0." in listening
+    assert "0.0.0.0:2181" not in listening and "*:2181" not in listening
+    assert host.file("/var/lib/zookeeper/data/myid").content_string.strip() == "1"
+    assert host.file("/etc/zookeeper/conf/zoo.cfg").contains("admin.enableServer=false")
