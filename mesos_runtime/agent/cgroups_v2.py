@@ -14,7 +14,6 @@ import contextlib
 import ctypes
 import logging
 import os
-import shlex
 import signal
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from .isolation import (
     MIN_CPU_SHARES,
     IsolationState,
     Isolator,
+    LaunchSpec,
     Limitation,
     _limits,
     _read_int,
@@ -128,10 +128,8 @@ class CgroupsV2Isolator(Isolator):
             with contextlib.suppress(OSError):  # the pids controller is optional
                 _write(cgroup / "pids.max", str(self.pids_max) if self.pids_max > 0 else "max")
 
-    def prelude(self, state: IsolationState) -> list[str]:
-        if not state.cgroup:
-            return []
-        return [f"echo $$ > {shlex.quote(str(Path(state.cgroup) / 'cgroup.procs'))}"]
+    def launch_spec(self, state: IsolationState) -> LaunchSpec:
+        return LaunchSpec((f"{state.cgroup}/cgroup.procs",) if state.cgroup else ())
 
     def pids(self, state: IsolationState) -> list[int]:
         if not state.cgroup:

@@ -46,6 +46,14 @@ class IsolationState(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """How a process joins its container before the command runs (see `launcher`)."""
+
+    cgroup_procs: tuple[str, ...] = ()  # cgroup.procs files the process writes itself into
+    rlimit_as: int | None = None  # RLIMIT_AS, bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Limitation:
     """A resource limit the container hit (it is then killed)."""
 
@@ -84,14 +92,20 @@ class Isolator:
         cpus, mem = _limits(resources)
         return state.replace(cpus=cpus, mem_bytes=mem)
 
-    def prelude(self, state: IsolationState) -> list[str]:
-        """Shell commands the launch wrapper runs (each must succeed) before the command."""
+    def launch_spec(self, state: IsolationState) -> LaunchSpec:
         if not state.mem_bytes:
-            return []
+            return LaunchSpec()
         # RLIMIT_AS bounds virtual memory, which runtimes reserve far beyond what they use:
         # be generous so that only a runaway process hits it.
-        limit = max(4 * state.mem_bytes, state.mem_bytes + (1 << 30))
-        return [f"ulimit -v {limit // 1024}"]
+        return LaunchSpec(rlimit_as=max(4 * state.mem_bytes, state.mem_bytes + (1 << 30)))
+
+    def prelude(self, state: IsolationState) -> list[str]:
+        """`launch_spec` as shell commands for the `sh` wrapper (each must succeed)."""
+        spec = self.launch_spec(state)
+        commands = [f"echo $$ > {shlex.quote(procs)}" for procs in spec.cgroup_procs]
+        if spec.rlimit_as:
+            commands.append(f"ulimit -v {spec.rlimit_as // 1024}")
+        return commands
 
     def pids(self, state: IsolationState) -> list[int]:
         return []
@@ -202,12 +216,10 @@ class CgroupsIsolator(Isolator):
                     with contextlib.suppress(OSError):
                         _write(memsw, limit)
 
-    def prelude(self, state: IsolationState) -> list[str]:
-        return [
-            f"echo $$ > {shlex.quote(str(Path(cg) / 'cgroup.procs'))}"
-            for cg in (state.cpu_cgroup, state.memory_cgroup)
-            if cg
-        ]
+    def launch_spec(self, state: IsolationState) -> LaunchSpec:
+        return LaunchSpec(
+            tuple(f"{cg}/cgroup.procs" for cg in (state.cpu_cgroup, state.memory_cgroup) if cg)
+        )
 
     def pids(self, state: IsolationState) -> list[int]:
         pids: set[int] = set()
