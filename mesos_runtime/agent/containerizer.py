@@ -165,12 +165,10 @@ class ContainerProcess:
         process, so while the pid still names our (zombie) process the file may be due."""
         if done.done():
             return
+        # in this order: once the pid is gone, a launcher has written the file (if any will)
+        alive = process_start_time(self.pid) == self.checkpoint.start_time
         status = self._read_status_file()
-        if (
-            status.code is None
-            and tries < 300
-            and process_start_time(self.pid) == self.checkpoint.start_time
-        ):
+        if status.code is None and alive and tries < 300:
             asyncio.get_running_loop().call_later(0.01, self._from_status_file, done, tries + 1)
             return
         done.set_result(status)
