@@ -238,6 +238,7 @@ def serve(channel: socket.socket) -> None:
     selector = selectors.DefaultSelector()
     selector.register(channel, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
+    listening = True
     while True:
         for key, _ in selector.select(timeout=None if not launcher.agent_gone else 1.0):
             if key.fd == wake_r:
@@ -245,10 +246,11 @@ def serve(channel: socket.socket) -> None:
                     os.read(wake_r, 4096)
             elif not launcher.agent_gone:
                 launcher.readable()
-                if launcher.agent_gone:
-                    selector.unregister(channel)
         launcher.reap()
         launcher.flush()
+        if launcher.agent_gone and listening:  # (noticed by a read or by a failed send)
+            selector.unregister(channel)
+            listening = False
         if launcher.agent_gone and not launcher.children:
             return
 
