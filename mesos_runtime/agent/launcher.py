@@ -12,7 +12,7 @@ with the wrapper. It exits once the agent is gone and its last child has ended.
 
 The agent speaks to it over a socket pair, one JSON object a line:
     -> {"id": 1, "argv": [...], "env": {...}, "cwd": ..., "sandbox": ..., "status_file": ...,
-        "cgroup_procs": [...], "rlimit_as": null}
+        "cgroup_procs": [...], "cgroup_procs_after": [...], "rlimit_as": null}
     <- {"id": 1, "pid": 4242, "start_time": 123456}   or {"id": 1, "error": "..."}
        (an error: the process could not be started, e.g. a missing executable)
     <- {"exit": 4242, "code": 0}   (a signal N is reported as 128+N, as a shell would)
@@ -155,7 +155,7 @@ class _Launcher:
                 # the child inherits the launcher's cgroups, rlimits and working directory
                 # at the spawn: posix_spawn (vfork + exec) has no chdir action of its own
                 with _joined(request, self.homes), _working_directory(request["cwd"], self.cwd):
-                    return os.posix_spawn(
+                    pid = os.posix_spawn(
                         executable,
                         argv,
                         env,
@@ -168,6 +168,14 @@ class _Launcher:
                         # Python ignores these; tasks expect the defaults
                         setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
                     )
+                try:
+                    for procs in request.get("cgroup_procs_after") or ():
+                        with open(procs, "w") as f:
+                            f.write(str(pid))
+                except OSError:
+                    os.kill(pid, signal.SIGKILL)  # not where it must run: reaped, unreported
+                    raise
+                return pid
             finally:
                 os.close(err)
         finally:
