@@ -135,7 +135,8 @@ class CgroupsV2Isolator(Isolator):
         if not state.cgroup:
             return []
         with contextlib.suppress(OSError, ValueError):
-            return sorted(int(p) for p in (Path(state.cgroup) / "cgroup.procs").read_text().split())
+            procs = (Path(state.cgroup) / "cgroup.procs").read_text().split()
+            return sorted(pid for pid in map(int, procs) if pid > 0)  # never kill(0, ...)
         return []
 
     def limitation(self, state: IsolationState) -> Limitation | None:

@@ -233,7 +233,8 @@ class CgroupsIsolator(Isolator):
         for cg in (state.memory_cgroup, state.cpu_cgroup):
             if cg:
                 with contextlib.suppress(OSError, ValueError):
-                    pids.update(int(p) for p in (Path(cg) / "cgroup.procs").read_text().split())
+                    procs = (Path(cg) / "cgroup.procs").read_text().split()
+                    pids.update(pid for pid in map(int, procs) if pid > 0)  # never kill(0, ...)
         return sorted(pids)
 
     def limitation(self, state: IsolationState) -> Limitation | None:
