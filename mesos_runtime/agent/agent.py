@@ -583,7 +583,40 @@ class Agent(AgentRecovery):
                 self._maybe_complete(executor)
             return
         log_path = Path(f"{task_meta(executor.meta, task.id)}.updates")
-        self.status_updates.update(executor.framework_id, status, log_path)
+        try:
+            self.status_updates.update(executor.framework_id, status, log_path)
+        except OSError as e:
+            self._checkpoint_failed(executor, task, status, e)
+
+    def _checkpoint_failed(
+        self, executor: Executor, task: AgentTask, status: TaskStatus, error: OSError
+    ) -> None:
+        """A status update that cannot be checkpointed (disk full, a name too long, ...):
+        the task could not be recovered, so it fails now, loudly, rather than staying in
+        STAGING on the master; the failure itself goes out without a checkpoint."""
+        log.error("cannot checkpoint an update of task %s: %s", task.id, error)
+        if status.state.is_terminal:
+            self.status_updates.update(executor.framework_id, status, None, checkpoint=False)
+            return
+        failed = status.replace(
+            state=TaskState.TASK_FAILED,
+            message=f"Failed to checkpoint the task's status update: {error}",
+            reason=StatusReason.REASON_CONTAINER_LAUNCH_FAILED
+            if status.state in (TaskState.TASK_STAGING, TaskState.TASK_STARTING)
+            else StatusReason.REASON_EXECUTOR_TERMINATED,
+            source=StatusSource.SOURCE_AGENT,
+            uuid=None,
+            healthy=None,
+            timestamp=now(),
+        )
+        task.record_status(failed)
+        executor.queued.pop(task.id, None)
+        executor.launched.pop(task.id, None)
+        executor.terminated[task.id] = task
+        self._count_terminal(failed.state)
+        self.status_updates.update(executor.framework_id, failed, None, checkpoint=False)
+        if executor.runtime is not None:
+            executor.runtime.kill_task(task.id, 0.0)
 
     def _count_terminal(self, state: TaskState) -> None:
         key = {

@@ -88,6 +88,7 @@ class AgentCalls:
         self.recovered_agents.pop(agent_id, None)
         timestamp = now()
         known_before: list[TrackedTask] = []
+        pending_kills = old.pending_kills if old is not None else {}
         if old is not None:
             # the same agent again (reconnected): start from its fresh report
             if old.stream is not None and old.stream is not stream:
@@ -126,6 +127,10 @@ class AgentCalls:
                 ),
             )
         )
+        for key, kill in pending_kills.items():
+            task = agent.tasks.get(key)
+            if task is not None and not task.state.is_terminal:
+                agent.send(AgentEvent(type=AgentEventType.KILL_TASK, kill_task=kill))
         log.info(
             "Agent %s at %s (%s) %s with %s",
             agent_id,
@@ -287,16 +292,24 @@ class AgentCalls:
         while True:
             await asyncio.sleep(interval)
             for agent in list(self.agents.values()):
-                if agent.ponged and agent.connected:
-                    agent.missed_pings = 0
-                else:
-                    agent.missed_pings += 1
-                if agent.missed_pings >= self.flags.max_agent_ping_timeouts:
-                    log.warning("Agent %s missed %d pings", agent.id, agent.missed_pings)
-                    self._spawn(self.mark_unreachable(agent))
-                    continue
-                agent.ponged = False
-                agent.send(AgentEvent(type=AgentEventType.PING))
+                try:
+                    self._ping(agent)
+                except Exception:
+                    # one agent's failure must not stop the pings (and so the health
+                    # checks) of every other agent
+                    log.exception("Pinging agent %s failed", agent.id)
+
+    def _ping(self, agent: Agent) -> None:
+        if agent.ponged and agent.connected:
+            agent.missed_pings = 0
+        else:
+            agent.missed_pings += 1
+        if agent.missed_pings >= self.flags.max_agent_ping_timeouts:
+            log.warning("Agent %s missed %d pings", agent.id, agent.missed_pings)
+            self._spawn(self.mark_unreachable(agent))
+            return
+        agent.ponged = False
+        agent.send(AgentEvent(type=AgentEventType.PING))
 
     async def mark_unreachable(self, agent: Agent) -> None:
         if self.agents.get(agent.id) is not agent:

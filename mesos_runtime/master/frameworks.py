@@ -258,16 +258,18 @@ class FrameworkCalls:
         agent = self.agents.get(task.agent_id)
         if agent is None:
             return
-        agent.send(
-            AgentEvent(
-                type=AgentEventType.KILL_TASK,
-                kill_task=KillTask(
-                    framework_id=FrameworkID(value=framework.id),
-                    task_id=call.task_id,
-                    kill_policy=call.kill_policy,
-                ),
-            )
+        kill = KillTask(
+            framework_id=FrameworkID(value=framework.id),
+            task_id=call.task_id,
+            kill_policy=call.kill_policy,
         )
+        if not agent.send(AgentEvent(type=AgentEventType.KILL_TASK, kill_task=kill)):
+            log.info(
+                "Agent %s is disconnected: the KILL of task %s waits for it to re-register",
+                agent.id,
+                task.id,
+            )
+            agent.pending_kills[(framework.id, task.id)] = kill
 
     def shutdown_executor(self, framework: Framework, call: Shutdown) -> None:
         agent = self.agents.get(call.agent_id.value)

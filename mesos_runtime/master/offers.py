@@ -54,6 +54,7 @@ from .state import (
     TrackedExecutor,
     TrackedTask,
 )
+from .statuses import state_counter
 
 log = logging.getLogger("mesos.master")
 
@@ -333,7 +334,7 @@ class OfferCalls:
         log.warning(
             "Task %s of framework %s is invalid: %s", task.task_id.value, framework.id, message
         )
-        self.counters["master/tasks_error"] += 1
+        self.counters[state_counter(TaskState.TASK_ERROR)] += 1
         self._send_update(
             framework,
             self._master_status(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mesos_runtime.wire import recordio
-from mesos_runtime.wire.agent_channel import AgentEvent
+from mesos_runtime.wire.agent_channel import AgentEvent, KillTask
 from mesos_runtime.wire.mesos import (
     AgentID,
     AgentInfo,
@@ -260,6 +260,9 @@ class Agent:
     version: str | None = None
     session: str | None = None  # channel version 3: every call must carry it
     principal: str | None = None  # who registered it (when it authenticated)
+    # KILLs asked for while it was disconnected: sent when it re-registers (Mesos'
+    # `Slave::killedTasks`), for the tasks it still runs
+    pending_kills: dict[tuple[str, str], KillTask] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
