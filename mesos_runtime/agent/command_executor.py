@@ -17,8 +17,6 @@ from pathlib import Path
 from mesos_runtime.wire.mesos import (
     FrameworkCapabilityType,
     FrameworkInfo,
-    StatusReason,
-    StatusSource,
     TaskInfo,
     TaskState,
     TaskStatus,
@@ -187,15 +185,3 @@ class CommandExecutor:
     def _on_oom(self, limitation: Limitation) -> None:
         for runner in self.runners.values():
             runner.kill_for_limitation(limitation)
-
-
-def failed_launch_status(executor: Executor, task: TaskInfo, message: str) -> TaskStatus:
-    return TaskStatus(
-        task_id=task.task_id,
-        state=TaskState.TASK_FAILED,
-        message=message,
-        reason=StatusReason.REASON_CONTAINER_LAUNCH_FAILED,
-        source=StatusSource.SOURCE_AGENT,
-        executor_id=executor.info.executor_id,
-        timestamp=now(),
-    )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shlex
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,7 +245,3 @@ class Containerizer:
 
     async def destroy(self, isolation: IsolationState) -> None:
         await isolator_for(isolation, self.isolator).cleanup(isolation)
-
-
-def describe_argv(argv: list[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)
