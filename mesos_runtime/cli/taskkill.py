@@ -8,12 +8,14 @@ with `--teardown`, which ends its whole framework, named with its task count fir
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from .endpoints import master_state, master_url, post_json
+from .endpoints import master_state, master_url, post_json, tls_context
 from .output import fail
 from .sandbox import TaskRef, all_tasks, find_task
 
@@ -54,9 +56,9 @@ def plan_kill(doc: dict[str, Any], query: str, master: str, *, teardown: bool) -
         for other in all_tasks(doc, include_completed=False)
         if other.framework.get("id") == framework.get("id") and other.id != ref.id
     )
-    webui = framework.get("webui_url") or ""
-    if framework.get("name") == "marathon" and webui and not teardown:
-        return KillPlan(ref, "marathon", webui.rstrip("/"), siblings)
+    webui = (framework.get("webui_url") or "").rstrip("/")
+    if webui and not teardown and _is_marathon(webui):
+        return KillPlan(ref, "marathon", webui, siblings)
     if siblings and not teardown:
         fail(
             f"task {ref.id} belongs to framework {framework.get('name')!r} "
@@ -64,6 +66,20 @@ def plan_kill(doc: dict[str, Any], query: str, master: str, *, teardown: bool) -
             "kills one task; --teardown ends the whole framework and all its tasks"
         )
     return KillPlan(ref, "teardown", master_url(master), siblings)
+
+
+def _is_marathon(url: str) -> bool:
+    """Whether the framework's web UI is a Marathon (whatever its framework name): its
+    `/v2/info` says so."""
+    if not url.startswith(("http://", "https://")):
+        return False
+    request = urllib.request.Request(url + "/v2/info", headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5, context=tls_context()) as response:
+            info = json.loads(response.read())
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and info.get("name") == "marathon"
 
 
 def execute(plan: KillPlan, *, scale: bool) -> None:
