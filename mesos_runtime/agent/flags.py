@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mesos_runtime.wire.flags import Bytes, Duration, flag
+from mesos_runtime.wire.flags import Bytes, Duration, Port, flag
 
 
 @dataclass
 class AgentFlags:
     master: str | None = flag(help="the master: host:port (or zk://host:port,.../path)")
     ip: str | None = flag("127.0.0.1", help="IP address to listen on")
-    port: int = flag(5051, help="port to listen on")
+    port: Port = flag(5051, help="port to listen on")
     hostname: str | None = flag(help="hostname the agent advertises (default: the host's)")
     advertise_ip: str | None = flag(help="IP address advertised to executors and the master")
-    advertise_port: int | None = flag(help="port advertised to executors and the master")
+    advertise_port: Port | None = flag(help="port advertised to executors and the master")
     work_dir: str = flag("/var/lib/mesos", help="where sandboxes and checkpoints live")
     resources: str | None = flag(
         help="total consumable resources: 'cpus:2;mem:1024;disk:4096;ports:[31000-32000]' "

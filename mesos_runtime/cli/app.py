@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from importlib import metadata
+from typing import Annotated
 
 import typer
 
-from . import cluster, mirror, node, package, repo, task, universe
-from .output import CliError, err
+from . import cluster, listing, mirror, node, package, repo, task, universe
+from .output import CliError, err, out
 
 app = typer.Typer(
     name="infinity",
@@ -15,8 +18,36 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"infinity {infinity_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Infinity: a Mesos-model cluster runtime and package universe."""
+
+
+def infinity_version() -> str:
+    """The installed distribution's version (the source tree's when run uninstalled)."""
+    try:
+        return metadata.version("infinity-mesos")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(task.app, name="task")
+app.add_typer(listing.agents_app, name="agent")
+app.add_typer(listing.frameworks_app, name="framework")
 app.command("search")(universe.search)
 app.command("describe")(universe.describe)
 app.add_typer(repo.app, name="repo")
@@ -27,6 +58,9 @@ app.add_typer(node.app, name="node")
 
 def main() -> None:
     """Console-script entry point: user-facing errors become one line and exit status 1."""
+    # kazoo narrates every reconnect attempt; a `zk://` failure is reported in one line
+    logging.getLogger("kazoo").addHandler(logging.NullHandler())
+    logging.getLogger("kazoo").propagate = False
     try:
         app()
     except CliError as e:

@@ -155,12 +155,18 @@ def start_cluster(
     interpreter = interpreter or _this_python
     existing = ClusterState.load(directory)
     if existing is not None and any(p.is_ours() for p in existing.processes):
+        what = "is already running" if existing.master.is_ours() else "is partly running"
         raise ClusterError(
-            f"a cluster is already running from {directory} (master at "
-            f"{existing.master.url}); run `infinity cluster down` first"
+            f"a cluster {what} from {directory} (master at {existing.master.url}"
+            f"{'' if existing.master.is_ours() else ', not running'}); "
+            "run `infinity cluster down` first"
         )
+    if not 0 <= port <= 65535:
+        raise ClusterError(f"port {port} is out of range (0-65535; 0 picks a free one)")
     directory.mkdir(parents=True, exist_ok=True)
-    if not _port_free(port):
+    if port == 0:
+        port = free_port()  # chosen here so that cluster.json records the real one
+    elif not _port_free(port):
         raise ClusterError(f"port {port} on 127.0.0.1 is in use; choose another with --port")
     started: list[Process] = []
     security = ensure_credentials(directory) if authenticate else None
@@ -473,7 +479,10 @@ def _agent_ports(master_port: int, count: int) -> list[int]:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a daemon could listen on `port`: probed with SO_REUSEADDR as the daemons bind,
+    so the TIME_WAIT connections a stopped cluster leaves behind do not count as in use."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

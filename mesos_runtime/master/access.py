@@ -160,7 +160,7 @@ class MasterAccess(AccessControl):
             realm, required = MASTER_READWRITE, self.flags.authenticate_http_readwrite
         else:
             realm, required = MASTER_READONLY, self.flags.authenticate_http_readonly
-        endpoint_acl = path in ("/metrics/snapshot",)
+        endpoint_acl = path in ("/metrics/snapshot", "/metrics")
         if self.authenticator.credentials is None and not endpoint_acl:
             return None
         authenticate = self.authenticator.authenticate

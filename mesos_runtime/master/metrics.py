@@ -1,10 +1,12 @@
 """`/metrics/snapshot`: the master's gauges and counters under Mesos' own key names, so
-dashboards and alerts written for Mesos read them unchanged."""
+dashboards and alerts written for Mesos read them unchanged; `/metrics`: the same figures
+in Prometheus' text format."""
 
 from __future__ import annotations
 
 import time
 
+from mesos_runtime.wire import prometheus as prometheus_text
 from mesos_runtime.wire.mesos import TaskState
 from mesos_runtime.wire.resources import Resources
 
@@ -93,3 +95,19 @@ def snapshot(master: Master, is_leader: bool) -> dict[str, float]:
     out["master/valid_status_updates"] = master.counters.get("master/messages_status_update", 0)
     out["registrar/state_store_ms"] = 0.0
     return out
+
+
+def prometheus(master: Master, is_leader: bool) -> str:
+    """`snapshot` in Prometheus' text format; the transition counts are typed counter."""
+    snap = snapshot(master, is_leader)
+    counters = {
+        key
+        for key in snap
+        if key in _COUNTERS or key.startswith(("master/messages_", "master/slave_removals"))
+    }
+    return prometheus_text.render(snap, counters)
+
+
+_COUNTERS = frozenset(
+    {*_TASK_TERMINAL.values(), "master/valid_status_updates", "master/slave_unreachable_completed"}
+)
