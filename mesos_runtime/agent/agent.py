@@ -91,7 +91,14 @@ class Agent(AgentRecovery):
         self.access = access
         self.info = info  # `id` set once registered
         self.layout = Layout(Path(flags.work_dir))
-        self.containerizer = Containerizer(create_isolator(flags.isolation, flags.cgroups_root))
+        self.containerizer = Containerizer(
+            create_isolator(
+                flags.isolation,
+                flags.cgroups_root,
+                cfs=flags.cgroups_enable_cfs,
+                pids_max=flags.cgroups_pids_max,
+            )
+        )
         self.fetcher = Fetcher(
             Path(flags.fetcher_cache_dir or (Path(flags.work_dir) / "fetcher-cache")),
             int(flags.fetcher_cache_size),

@@ -23,10 +23,16 @@ class AgentFlags:
     attributes: str | None = flag(help="attributes of the agent: 'rack:r1;zone:a'")
     default_role: str = flag("*", help="role of resources given without one in --resources")
     isolation: str | None = flag(
-        help="'cgroups/cpu,cgroups/mem' or 'posix/cpu,posix/mem' "
-        "(default: cgroups where writable, else posix)"
+        help="'cgroups/cpu,cgroups/mem' (cgroup v2 or v1, as the host mounts) or "
+        "'posix/cpu,posix/mem' (default: cgroups where writable, else posix)"
     )
     cgroups_root: str = flag("mesos", help="name of the cgroup holding containers' cgroups")
+    cgroups_enable_cfs: bool = flag(
+        False, help="hard-limit containers' CPU to their cpus (CFS quota: cpu.max in v2)"
+    )
+    cgroups_pids_max: int = flag(
+        0, help="pids.max of each container's cgroup (cgroup v2; 0: unlimited)"
+    )
     executor_shutdown_grace_period: Duration = flag(
         Duration(5.0), help="default time between SIGTERM and SIGKILL of a task or executor"
     )

@@ -352,7 +352,8 @@ class OomWatch:
 
     def _fired(self) -> None:
         with contextlib.suppress(OSError):
-            os.eventfd_read(self._fd)  # type: ignore[arg-type]
+            # drain the descriptor: an eventfd (v1) or an inotify watch (v2)
+            os.read(self._fd, 4096)  # type: ignore[arg-type]
         limitation = self._containerizer.limitation(self._isolation)
         if limitation is not None:
             self._on_oom(limitation)
