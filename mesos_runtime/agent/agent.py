@@ -63,6 +63,7 @@ from .command_executor import BuiltinContext, CommandExecutor
 from .containerizer import Containerizer
 from .custom_executor import CustomExecutor
 from .default_executor import DefaultExecutor
+from .docker import docker_runtime, unsupported
 from .environment import inherited_environment, task_environment
 from .fetcher import Fetcher
 from .flags import AgentFlags
@@ -93,6 +94,7 @@ class Agent:
         self.info = info  # `id` set once registered
         self.layout = Layout(Path(flags.work_dir))
         self.containerizer = Containerizer(create_isolator(flags.isolation, flags.cgroups_root))
+        self.docker = docker_runtime(flags)  # --containerizers=mesos,docker (agent/docker.py)
         self.fetcher = Fetcher(
             Path(flags.fetcher_cache_dir or (Path(flags.work_dir) / "fetcher-cache")),
             int(flags.fetcher_cache_size),
@@ -140,6 +142,7 @@ class Agent:
             environment=self._environment,
             executor_token=access.executor_token,
             users=Users(flags.switch_user),
+            docker=self.docker,
         )
 
     # --- identity -------------------------------------------------------------------
@@ -387,6 +390,12 @@ class Agent:
             return
         if task.command is None:
             self._reject(framework, task, "Task has neither 'command' nor 'executor'")
+            return
+        why = unsupported(self.docker, task.container)
+        if why is not None:
+            self._fail_unlaunched(
+                framework.id, task, why, StatusReason.REASON_CONTAINER_LAUNCH_FAILED
+            )
             return
         info = ExecutorInfo(
             type=ExecutorType.CUSTOM,
@@ -859,6 +868,15 @@ class Agent:
             self._recover_checkpoint()
         finally:
             self._schedule_leftovers()
+        if self.docker is not None:  # adopt the recovered tasks' containers, remove the rest
+            self._spawn(self.docker.reap_orphans(self._runs_container))
+
+    def _runs_container(self, container_id: str) -> bool:
+        return any(
+            e.container_id == container_id
+            for f in self.frameworks.values()
+            for e in f.executors.values()
+        )
 
     def _schedule_leftovers(self) -> None:
         """Finished checkpoints in the trash, and sandboxes of executors that are not running

@@ -160,6 +160,10 @@ class Containerizer:
     def __init__(self, isolator: Isolator) -> None:
         self.isolator = isolator
 
+    def command_argv(self, command: CommandInfo) -> list[str]:
+        """The argv a task's CommandInfo runs as (the docker containerizer builds its own)."""
+        return command_argv(command)
+
     def prepare(self, container_id: str, resources: Resources) -> IsolationState:
         return self.isolator.prepare(container_id, resources)
 

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 
 from mesos_runtime.wire.bounds import MAX_SECONDS
+from mesos_runtime.wire.container import validate_container
 from mesos_runtime.wire.mesos import (
     CommandInfo,
     ExecutorInfo,
@@ -151,6 +152,8 @@ def validate_task(
             return "'TaskInfo.executor' must not be set for a task in a task group"
         if task.command is None:
             return "'TaskInfo.command' must be set for a task in a task group"
+        if (task.container or {}).get("type") == "DOCKER":
+            return "Docker ContainerInfo is not supported on a task in a task group"
     elif (task.executor is None) == (task.command is None):
         return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
     if task.command is not None:
@@ -165,7 +168,7 @@ def validate_task(
         error = validate_executor(task.executor)
         if error:
             return error
-    return None
+    return validate_container(task.container)  # wire/container.py
 
 
 def validate_command(command: CommandInfo, where: str) -> str | None:
