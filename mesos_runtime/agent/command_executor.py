@@ -120,7 +120,7 @@ class CommandExecutor:
         containerizer = self.ctx.containerizer
         if self.ctx.docker is not None and runs_image(task.container):
             containerizer = self.ctx.docker.containerizer(
-                containerizer, task, self.executor.container_id
+                containerizer, task, self.executor.container_id, sandbox
             )
         runner = TaskRunner(
             task,

@@ -193,11 +193,12 @@ class DockerRuntime:
         task.add_done_callback(self._background.discard)
 
     def containerizer(
-        self, base: Containerizer, task: TaskInfo, container_id: str
+        self, base: Containerizer, task: TaskInfo, container_id: str, sandbox: Path
     ) -> DockerContainerizer:
         assert task.container is not None
+        info = parse_container(task.container)
         return DockerContainerizer(
-            self, base, task, parse_container(task.container), self.container_name(container_id)
+            self, base, task, info, name=self.container_name(container_id), sandbox=sandbox
         )
 
     # --- images -------------------------------------------------------------------
@@ -268,7 +269,9 @@ class DockerContainerizer(Containerizer):
         base: Containerizer,
         task: TaskInfo,
         info: ContainerInfo,
+        *,
         name: str,
+        sandbox: Path,
     ) -> None:
         super().__init__(base.isolator)
         self.runtime = runtime
@@ -276,6 +279,7 @@ class DockerContainerizer(Containerizer):
         self.info = info
         self.name = name
         self.process: DockerProcess | None = None
+        self.sandbox = sandbox
         self._entrypoint: str | None = None
 
     def command_argv(self, command: CommandInfo) -> list[str]:
@@ -426,6 +430,28 @@ class DockerContainerizer(Containerizer):
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class ContainerRunFailed(ExitStatus):
+    """`podman run` failed before the container ran (bad parameter, runtime error...)."""
+
+    error: str = ""
+
+    def describe(self) -> str:
+        return f"Failed to run the container: {self.error}"
+
+
+def _podman_error(stderr: Path) -> str | None:
+    """podman's own last `Error: ...` line in the sandbox's stderr, if any."""
+    try:
+        with stderr.open("rb") as f:
+            f.seek(max(f.seek(0, os.SEEK_END) - 4096, 0))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    errors = [line for line in tail.splitlines() if line.startswith("Error: ")]
+    return errors[-1].removeprefix("Error: ")[:800] if errors else None
+
+
 class DockerProcess(ContainerProcess):
     """`podman run` under the wrapper; signals go to the container itself."""
 
@@ -469,6 +495,11 @@ class DockerProcess(ContainerProcess):
                     status = ExitStatus(code=int(waited.stdout.strip()))
                 state = ((await podman.inspect(self.name)) or {}).get("State") or {}
             self.oom_killed = bool(state.get("OOMKilled"))
+            never_ran = not state or str(state.get("StartedAt", "")).startswith("0001-")
+            if status.code in (125, 126, 127) and never_ran:
+                error = _podman_error(self.containerizer.sandbox / "stderr")
+                if error is not None:
+                    status = ContainerRunFailed(code=status.code, error=error)
             await podman.remove(self.name)
         except Exception as e:  # noqa: BLE001 - the task's end must be reported whatever
             log.warning("container %s: %s", self.name, e)

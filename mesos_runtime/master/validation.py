@@ -152,8 +152,6 @@ def validate_task(
             return "'TaskInfo.executor' must not be set for a task in a task group"
         if task.command is None:
             return "'TaskInfo.command' must be set for a task in a task group"
-        if (task.container or {}).get("type") == "DOCKER":
-            return "Docker ContainerInfo is not supported on a task in a task group"
     elif (task.executor is None) == (task.command is None):
         return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
     if task.command is not None:
@@ -168,7 +166,7 @@ def validate_task(
         error = validate_executor(task.executor)
         if error:
             return error
-    return validate_container(task.container)  # wire/container.py
+    return validate_container(task.container, in_group=in_group, has_executor=bool(task.executor))
 
 
 def validate_command(command: CommandInfo, where: str) -> str | None:

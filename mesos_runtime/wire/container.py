@@ -182,14 +182,24 @@ def parse_container(raw: dict) -> ContainerInfo:
     return info
 
 
-def validate_container(raw: dict | None) -> str | None:
-    """The master's check of a TaskInfo's container (None: acceptable)."""
+def validate_container(
+    raw: dict | None, *, in_group: bool = False, has_executor: bool = False
+) -> str | None:
+    """The master's check of a TaskInfo's container (None: acceptable). Images run only
+    for tasks of the built-in command executor (agent/docker.py)."""
     if raw is None:
         return None
     try:
-        parse_container(raw)
+        info = parse_container(raw)
     except WireError as e:
         return str(e)
+    if info.type is ContainerType.DOCKER and in_group:
+        return "Docker ContainerInfo is not supported on a task in a task group"
+    if info.image is not None and (in_group or has_executor):
+        return (
+            "'TaskInfo.container' with an image is supported for command tasks only "
+            "(not in a task group or with a custom executor)"
+        )
     return None
 
 

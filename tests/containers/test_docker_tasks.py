@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -43,7 +44,7 @@ from .conftest import DOCKER_FLAGS, PREFIX, Images, our_containers, podman, remo
 
 pytestmark = pytest.mark.integration
 
-AGENT_RESOURCES = "--resources=cpus:4;mem:4096;disk:10000;ports:[31300-31399]"
+AGENT_RESOURCES = "--resources=cpus:4;mem:4096;disk:10000;ports:[38300-38399]"
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +106,17 @@ def docker_container(image: str, **docker) -> dict:
     return {"type": "DOCKER", "docker": {"image": image, **docker}}
 
 
-def first_port(offer: Offer) -> int:
-    return Resources.from_wire(offer.resources).ports()[0][0]
+def free_offered_port(offer: Offer) -> int:
+    """An offered port nothing on this machine listens on (other suites share it)."""
+    for begin, end in Resources.from_wire(offer.resources).ports():
+        for port in range(begin, end + 1):
+            with socket.socket() as s:
+                try:
+                    s.bind(("0.0.0.0", port))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no free port in the offer")
 
 
 def container_names() -> set[str]:
@@ -126,12 +136,16 @@ async def test_docker_task_runs_its_image_with_sandbox_env_volume_limits_and_log
         "cat /data/note >> seen; "
         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us"
         " >> seen; "
-        "test -e /bin/busybox && echo image-root >> seen"
+        "test -e /bin/busybox && echo image-root >> seen; "
+        "echo $FROM_PARAMETER >> seen"
     )
     command = shell(
         script, environment=Environment(variables=[Variable(name="GREETING", value="hi there")])
     )
-    container = docker_container(images.busybox)
+    # `parameters` are `podman run --<key>=<value>` options
+    container = docker_container(
+        images.busybox, parameters=[{"key": "env", "value": "FROM_PARAMETER=yes"}]
+    )
     container["volumes"] = [{"container_path": "/data", "host_path": str(shared), "mode": "RO"}]
     _, (task,) = await driver.launch(
         lambda o: command_task(o, command, cpus=0.5, mem=48, container=container)
@@ -149,6 +163,7 @@ async def test_docker_task_runs_its_image_with_sandbox_env_volume_limits_and_log
     assert int(seen[2]) == 48 << 20  # --memory from the task's mem
     assert int(seen[3]) == 50000  # --cpus=0.5: half of the 100 ms CFS period
     assert seen[4] == "image-root"
+    assert seen[5] == "yes"
     name = f"{PREFIX}{sandbox.name}"
     daemons.wait_until(lambda: name not in container_names(), 15, message="container removed")
 
@@ -202,7 +217,7 @@ async def test_bridge_network_publishes_the_port_mapping_on_the_host(
     ports: list[int] = []
 
     def task(offer: Offer):
-        ports.append(first_port(offer))
+        ports.append(free_offered_port(offer))
         container = docker_container(
             images.busybox,
             network="BRIDGE",
@@ -262,6 +277,20 @@ async def test_bad_images_are_refused_with_a_reason(images: Images, driver) -> N
     assert missing.state is TaskState.TASK_FAILED
     assert missing.reason is StatusReason.REASON_CONTAINER_LAUNCH_FAILED
     assert f"Image '{images.missing}' is not in the local image store" in (missing.message or "")
+
+    # no registry is reachable: a forced pull of an image only in the local store fails
+    forced = await _launch_one(driver, docker_container(images.busybox, force_pull_image=True))
+    assert forced.state is TaskState.TASK_FAILED
+    assert "could not be pulled" in (forced.message or "")
+
+    # podman refuses a bad option value: its own error is the task's message
+    refused = await _launch_one(
+        driver,
+        docker_container(images.busybox, parameters=[{"key": "memory", "value": "lots"}]),
+    )
+    assert refused.state is TaskState.TASK_FAILED
+    assert (refused.message or "").startswith("Failed to run the container: "), refused.message
+    assert "lots" in (refused.message or "")
 
     no_docker = await _launch_one(driver, {"type": "DOCKER"})
     assert no_docker.state is TaskState.TASK_ERROR

@@ -24,7 +24,7 @@ def marathon_api(tmp_path_factory: pytest.TempPathFactory, images: Images) -> It
     agent = daemons.agent(
         root / "agent",
         master.address,
-        "--resources=cpus:4;mem:4096;disk:4000;ports:[31400-31499]",
+        "--resources=cpus:4;mem:4096;disk:4000;ports:[38400-38499]",
         "--isolation=posix/cpu,posix/mem",
         *DOCKER_FLAGS,
     )
@@ -67,7 +67,7 @@ def test_a_bridged_docker_app_serves_on_its_mapped_host_port_and_is_healthy(
     answer = marathon_api("POST", "/v2/apps", app)
     assert answer.status == 201, answer
     (task,) = marathon_api.wait_running("/web", 1)
-    assert 31400 <= task["ports"][0] <= 31499
+    assert 38400 <= task["ports"][0] <= 38499
     body = daemons.wait_until(lambda: page(task["host"], task["ports"][0]), 30, message="page")
     assert body == "hello from the container\n"
     daemons.wait_until(
