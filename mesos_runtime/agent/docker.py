@@ -174,6 +174,7 @@ class DockerRuntime:
     mesos_images: bool = False  # `type: MESOS` with an image (--image_providers=docker)
     podman: Podman = field(init=False)
     _image_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _present: set[str] = field(default_factory=set)  # images known to be in the store
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
     _base_env: dict[str, str] = field(default_factory=inherited_environment)
 
@@ -206,31 +207,37 @@ class DockerRuntime:
     async def ensure_image(self, name: str, *, force: bool, archives: list[Path]) -> None:
         """Have `name` in podman's store: as it is, or loaded from the task's archives or
         --docker_registry, or pulled; `force` skips what is already there."""
+        if not force and name in self._present:
+            return  # seen in the store before (gone since, `podman run` says so)
         lock = self._image_locks.setdefault(name, asyncio.Lock())
         async with lock:
-            if not force and await self.podman.image_exists(name):
-                return
-            loaded = [a for a in archives if is_image_archive(a)]
-            registry = self._registry_archive(name)
-            if registry is not None:
-                loaded.append(registry)
-            for archive in loaded:
-                done = await self.podman.run("load", "--input", str(archive))
-                if done.code != 0:
-                    raise ImageError(f"Failed to load image archive {archive.name}: {done.why()}")
-            if loaded:
-                if await self.podman.image_exists(name):
-                    return
-                raise ImageError(
-                    f"Image '{name}' is not in the loaded archive(s) "
-                    + ", ".join(a.name for a in loaded)
-                )
-            done = await self.podman.run("pull", "--quiet", name, timeout=PULL_TIMEOUT)
+            await self._ensure_image(name, force=force, archives=archives)
+            self._present.add(name)
+
+    async def _ensure_image(self, name: str, *, force: bool, archives: list[Path]) -> None:
+        if not force and await self.podman.image_exists(name):
+            return
+        loaded = [a for a in archives if is_image_archive(a)]
+        registry = self._registry_archive(name)
+        if registry is not None:
+            loaded.append(registry)
+        for archive in loaded:
+            done = await self.podman.run("load", "--input", str(archive))
             if done.code != 0:
-                raise ImageError(
-                    f"Image '{name}' is not in the local image store and could not be pulled: "
-                    f"{done.why()}"
-                )
+                raise ImageError(f"Failed to load image archive {archive.name}: {done.why()}")
+        if loaded:
+            if await self.podman.image_exists(name):
+                return
+            raise ImageError(
+                f"Image '{name}' is not in the loaded archive(s) "
+                + ", ".join(a.name for a in loaded)
+            )
+        done = await self.podman.run("pull", "--quiet", name, timeout=PULL_TIMEOUT)
+        if done.code != 0:
+            raise ImageError(
+                f"Image '{name}' is not in the local image store and could not be pulled: "
+                f"{done.why()}"
+            )
 
     def _registry_archive(self, name: str) -> Path | None:
         """`--docker_registry` as a local directory: `<repository>:<tag>.tar` (Mesos)."""
@@ -315,6 +322,7 @@ class DockerContainerizer(Containerizer):
             settings.docker,
             "run",
             f"--name={self.name}",
+            "--replace",  # a leftover container of the same name (a relaunch) goes
             f"--label={self.runtime.work_dir_label}",
             f"--label={LABEL_CONTAINER_ID}={self.name.removeprefix(settings.container_prefix)}",
             "--log-driver=passthrough",
@@ -404,7 +412,6 @@ class DockerContainerizer(Containerizer):
         uris = self.task.command.uris if self.task.command else []
         archives = [_uri_file(u.value, u.output_file, sandbox) for u in uris]
         await self.runtime.ensure_image(image, force=self.info.force_pull, archives=archives)
-        await self.runtime.podman.remove(self.name)
         run = self.run_argv(argv, env, sandbox)
         process = self.launch(
             IsolationState(kind="posix"),
@@ -487,7 +494,9 @@ class DockerProcess(ContainerProcess):
         try:
             status = await super().wait()
             podman = self.containerizer.runtime.podman
-            state = ((await podman.inspect(self.name)) or {}).get("State") or {}
+            state: dict[str, Any] = {}
+            if not status.success:  # why it failed: OOM, never started, wrapper gone
+                state = ((await podman.inspect(self.name)) or {}).get("State") or {}
             if status.code is None and status.signal is None and state.get("Running"):
                 # the wrapper vanished while the container runs on: wait for it directly
                 waited = await podman.run("wait", self.name, timeout=None)
@@ -500,12 +509,13 @@ class DockerProcess(ContainerProcess):
                 error = _podman_error(self.containerizer.sandbox / "stderr")
                 if error is not None:
                     status = ContainerRunFailed(code=status.code, error=error)
-            await podman.remove(self.name)
         except Exception as e:  # noqa: BLE001 - the task's end must be reported whatever
             log.warning("container %s: %s", self.name, e)
             status = ExitStatus()
         if not done.done():
             done.set_result(status)
+        # removed after the status is out: the update need not wait for podman
+        await self.containerizer.runtime.podman.remove(self.name)
 
 
 def docker_settings(

@@ -165,7 +165,7 @@ async def test_docker_task_runs_its_image_with_sandbox_env_volume_limits_and_log
     assert seen[4] == "image-root"
     assert seen[5] == "yes"
     name = f"{PREFIX}{sandbox.name}"
-    daemons.wait_until(lambda: name not in container_names(), 15, message="container removed")
+    daemons.wait_until(lambda: name not in container_names(), 60, message="container removed")
 
 
 async def test_argv_command_runs_after_the_image_and_its_exit_status_fails_the_task(
@@ -207,7 +207,7 @@ async def test_kill_stops_the_container(images: Images, cluster, driver) -> None
     assert TaskState.TASK_KILLING in driver.framework.states(tid)
     # SIGTERM reached `sleep` through --init: it ended with 128+15, not after the grace
     assert killed.message == "Command exited with status 143"
-    daemons.wait_until(lambda: name not in container_names(), 15, message="container removed")
+    daemons.wait_until(lambda: name not in container_names(), 60, message="container removed")
 
 
 async def test_bridge_network_publishes_the_port_mapping_on_the_host(
@@ -316,7 +316,7 @@ async def test_agent_restart_adopts_running_containers_and_removes_orphans(
         await d.framework.wait_state(tid, TaskState.TASK_RUNNING, 60)
         sandbox = Path(find_executor(agent, tid)["directory"])
         name = f"{PREFIX}{sandbox.name}"
-        daemons.wait_until(lambda: name in container_names(), 30, message="container running")
+        daemons.wait_until(lambda: name in container_names(), 60, message="container running")
         # an orphan: a container of this agent (its label) that no checkpoint knows
         label = json.loads(podman("container", "inspect", name).stdout)[0]["Config"]["Labels"]
         orphan = f"{PREFIX}orphan"
@@ -329,13 +329,13 @@ async def test_agent_restart_adopts_running_containers_and_removes_orphans(
         agent.kill()
         assert name in container_names()  # the container outlives its agent
         agent.start()
-        daemons.wait_until(lambda: orphan not in container_names(), 30, message="orphan removed")
+        daemons.wait_until(lambda: orphan not in container_names(), 60, message="orphan removed")
         assert name in container_names()  # adopted, not removed
         (sandbox / "go").write_text("")
         done = await d.framework.wait_terminal(tid, 60)
         assert done.state is TaskState.TASK_FINISHED, done.message
         assert (sandbox / "done").read_text() == "adopted\n"
-        daemons.wait_until(lambda: name not in container_names(), 15, message="container removed")
+        daemons.wait_until(lambda: name not in container_names(), 60, message="container removed")
     finally:
         with contextlib.suppress(Exception):
             await client.teardown()

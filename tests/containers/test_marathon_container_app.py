@@ -80,7 +80,7 @@ def test_a_bridged_docker_app_serves_on_its_mapped_host_port_and_is_healthy(
     )
     assert len(our_containers()) == 1
     marathon_api.remove("/web")
-    daemons.wait_until(lambda: not our_containers(), 30, message="container removed")
+    daemons.wait_until(lambda: not our_containers(), 60, message="container removed")
 
 
 def test_args_run_after_the_image_and_scaling_adds_containers(
@@ -96,10 +96,10 @@ def test_args_run_after_the_image_and_scaling_adds_containers(
     }
     assert marathon_api("POST", "/v2/apps", app).status == 201
     marathon_api.wait_running("/sleepers", 2)
-    daemons.wait_until(lambda: len(our_containers()) == 2, 30, message="two containers")
+    daemons.wait_until(lambda: len(our_containers()) == 2, 60, message="two containers")
     assert marathon_api("PUT", "/v2/apps/sleepers", {"instances": 1}).status == 200
     marathon_api.wait_running("/sleepers", 1)
-    daemons.wait_until(lambda: len(our_containers()) == 1, 30, message="one container")
+    daemons.wait_until(lambda: len(our_containers()) == 1, 60, message="one container")
     marathon_api.remove("/sleepers")
 
 
