@@ -62,6 +62,7 @@ from .command_executor import BuiltinContext, CommandExecutor
 from .containerizer import Containerizer
 from .custom_executor import CustomExecutor
 from .default_executor import DefaultExecutor
+from .docker import docker_runtime, unsupported
 from .environment import inherited_environment, task_environment
 from .fetcher import Fetcher
 from .flags import AgentFlags
@@ -99,6 +100,7 @@ class Agent(AgentRecovery):
                 pids_max=flags.cgroups_pids_max,
             )
         )
+        self.docker = docker_runtime(flags)  # --containerizers=mesos,docker (agent/docker.py)
         self.fetcher = Fetcher(
             Path(flags.fetcher_cache_dir or (Path(flags.work_dir) / "fetcher-cache")),
             int(flags.fetcher_cache_size),
@@ -146,6 +148,7 @@ class Agent(AgentRecovery):
             environment=self._environment,
             executor_token=access.executor_token,
             users=Users(flags.switch_user),
+            docker=self.docker,
         )
 
     # --- identity -------------------------------------------------------------------
@@ -393,6 +396,12 @@ class Agent(AgentRecovery):
             return
         if task.command is None:
             self._reject(framework, task, "Task has neither 'command' nor 'executor'")
+            return
+        why = unsupported(self.docker, task.container)
+        if why is not None:
+            self._fail_unlaunched(
+                framework.id, task, why, StatusReason.REASON_CONTAINER_LAUNCH_FAILED
+            )
             return
         info = ExecutorInfo(
             type=ExecutorType.CUSTOM,

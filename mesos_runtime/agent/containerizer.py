@@ -197,6 +197,10 @@ class Containerizer:
         self.isolator = isolator
         self.launcher = launcher or LauncherClient()  # started on the first spawn
 
+    def command_argv(self, command: CommandInfo) -> list[str]:
+        """The argv a task's CommandInfo runs as (the docker containerizer builds its own)."""
+        return command_argv(command)
+
     def prepare(self, container_id: str, resources: Resources) -> IsolationState:
         return self.isolator.prepare(container_id, resources)
 

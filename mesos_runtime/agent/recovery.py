@@ -48,6 +48,15 @@ class AgentRecovery:
             self._recover_checkpoint()
         finally:
             self._schedule_leftovers()
+        if self.docker is not None:  # adopt the recovered tasks' containers, remove the rest
+            self._spawn(self.docker.reap_orphans(self._runs_container))
+
+    def _runs_container(self, container_id: str) -> bool:
+        return any(
+            e.container_id == container_id
+            for f in self.frameworks.values()
+            for e in f.executors.values()
+        )
 
     def _schedule_leftovers(self) -> None:
         """Finished checkpoints in the trash, and sandboxes of executors that are not running
