@@ -84,7 +84,7 @@ from .users import Users
 log = logging.getLogger("mesos_runtime.agent")
 
 
-class Agent(AgentRecovery):
+class Agent:
     """The agent's state and behaviour, independent of HTTP."""
 
     def __init__(self, flags: AgentFlags, info: AgentInfo, access: AgentAccess) -> None:
@@ -897,6 +897,11 @@ class Agent(AgentRecovery):
         path = self.layout.framework_meta(self.agent_id_value, framework.id.value)
         checkpoint.write_record(path / "framework.info", framework.info)
         self._checkpointed_frameworks.add(framework.id.value)
+
+    def recover(self) -> None:
+        """Rebuild from `meta/` (recovery.py): re-attach to (reconnect) or kill (cleanup)
+        what still runs; then schedule what is left of earlier runs for garbage collection."""
+        AgentRecovery(self).recover()
 
     # --- reporting ------------------------------------------------------------------------
 

@@ -133,20 +133,18 @@ class CommandExecutor:
             partition_aware=self.framework.has_capability(FrameworkCapabilityType.PARTITION_AWARE),
             users=self.ctx.users,
             user_name=task_user_name(task.command, self.framework),
-            on_status=lambda state, message, reason, source, healthy, tid=task.task_id: (
-                self.ctx.host.task_status(
-                    self.executor,
-                    TaskStatus(
-                        task_id=tid,
-                        state=state,
-                        message=message,
-                        reason=reason,
-                        source=source,
-                        healthy=healthy,
-                        executor_id=self.executor.info.executor_id,
-                        timestamp=now(),
-                    ),
-                )
+            on_status=lambda state, message, reason, source, healthy: self.ctx.host.task_status(
+                self.executor,
+                TaskStatus(
+                    task_id=task.task_id,
+                    state=state,
+                    message=message,
+                    reason=reason,
+                    source=source,
+                    healthy=healthy,
+                    executor_id=self.executor.info.executor_id,
+                    timestamp=now(),
+                ),
             ),
         )
         self.runners[task.task_id.value] = runner

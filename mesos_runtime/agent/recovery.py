@@ -10,7 +10,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mesos_runtime.wire.mesos import (
     AgentInfo,
@@ -35,11 +35,17 @@ from .state import (
 )
 from .task_runner import RunnerCheckpoint
 
+if TYPE_CHECKING:
+    from .agent import Agent
+
 log = logging.getLogger("mesos_runtime.agent")
 
 
 class AgentRecovery:
-    """Recovery from `meta/` (a part of `Agent`, which runs it once at start)."""
+    """Recovery from `meta/`, once, when the agent starts."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
 
     def recover(self) -> None:
         """Rebuild from `meta/`: re-attach to (reconnect) or kill (cleanup) what still runs;
@@ -61,67 +67,69 @@ class AgentRecovery:
     def _schedule_leftovers(self) -> None:
         """Finished checkpoints in the trash, and sandboxes of executors that are not running
         (of this agent id or an earlier one), removed `--gc_delay` after their last change."""
-        self.gc.recover()
-        trash = self.layout.meta / ".trash"
+        self.agent.gc.recover()
+        trash = self.agent.layout.meta / ".trash"
         if trash.is_dir():
             for entry in trash.iterdir():
-                self.gc.schedule(entry)
+                self.agent.gc.schedule(entry)
         live = {
             executor.directory
-            for framework in self.frameworks.values()
+            for framework in self.agent.frameworks.values()
             for executor in framework.executors.values()
         }
         live_parents = {p for d in live for p in d.parents}
-        for framework_dir in self.layout.agents_dir.glob("*/frameworks/*"):
+        for framework_dir in self.agent.layout.agents_dir.glob("*/frameworks/*"):
             if framework_dir not in live_parents:
-                self.gc.schedule(framework_dir)
+                self.agent.gc.schedule(framework_dir)
                 continue
             for executor_dir in framework_dir.glob("executors/*"):
                 if executor_dir not in live_parents:
-                    self.gc.schedule(executor_dir)
+                    self.agent.gc.schedule(executor_dir)
                     continue
                 for run in executor_dir.glob("runs/*"):
                     if run.name != "latest" and run not in live:
-                        self.gc.schedule(run)
+                        self.agent.gc.schedule(run)
 
     def _recover_checkpoint(self) -> None:
-        latest = self.layout.latest_agent
+        latest = self.agent.layout.latest_agent
         if not latest.exists():
             return
         agent_id = os.readlink(latest) if latest.is_symlink() else latest.read_text().strip()
-        info = checkpoint.read_record(self.layout.agent_meta(agent_id) / "slave.info", AgentInfo)
+        info = checkpoint.read_record(
+            self.agent.layout.agent_meta(agent_id) / "slave.info", AgentInfo
+        )
         if info is None:
             return
         saved_boot = (
-            self.layout.boot_id_file.read_text().strip()
-            if self.layout.boot_id_file.exists()
+            self.agent.layout.boot_id_file.read_text().strip()
+            if self.agent.layout.boot_id_file.exists()
             else ""
         )
         if saved_boot and saved_boot != checkpoint.boot_id():
             log.warning("the host rebooted since the last run: starting afresh")
-            shutil.rmtree(self.layout.meta, ignore_errors=True)
+            shutil.rmtree(self.agent.layout.meta, ignore_errors=True)
             return
         # keep the id: the master knows this agent and its tasks by it
-        self.info = self.info.replace(id=info.id)
-        self._checkpoint_agent()
-        resources = checkpoint.read_json(self.layout.resources_file)
+        self.agent.info = self.agent.info.replace(id=info.id)
+        self.agent._checkpoint_agent()
+        resources = checkpoint.read_json(self.agent.layout.resources_file)
         if isinstance(resources, list):
-            self.checkpointed_resources = [Resource.from_json(r) for r in resources]
-        cleanup = self.flags.recover == "cleanup"
-        frameworks_dir = self.layout.agent_meta(agent_id) / "frameworks"
+            self.agent.checkpointed_resources = [Resource.from_json(r) for r in resources]
+        cleanup = self.agent.flags.recover == "cleanup"
+        frameworks_dir = self.agent.layout.agent_meta(agent_id) / "frameworks"
         for fw_dir in sorted(frameworks_dir.glob("*")):
             try:
                 self._recover_framework(fw_dir, cleanup)
             except Exception:
-                self.metrics["slave/recovery_errors"] += 1
-                if self.flags.strict:
+                self.agent.metrics["slave/recovery_errors"] += 1
+                if self.agent.flags.strict:
                     raise  # --strict: refuse to start rather than lose track of tasks
                 log.exception("could not recover framework checkpoint %s", fw_dir)
         log.info(
             "recovered %d tasks of %d frameworks (%s)",
-            self.recovered_tasks,
-            len(self.frameworks),
-            self.flags.recover,
+            self.agent.recovered_tasks,
+            len(self.agent.frameworks),
+            self.agent.flags.recover,
         )
 
     def _recover_framework(self, fw_dir: Path, cleanup: bool) -> None:
@@ -130,8 +138,8 @@ class AgentRecovery:
             shutil.rmtree(fw_dir, ignore_errors=True)
             return
         framework = Framework(info)
-        self.frameworks[info.id.value] = framework
-        self._checkpointed_frameworks.add(info.id.value)
+        self.agent.frameworks[info.id.value] = framework
+        self.agent._checkpointed_frameworks.add(info.id.value)
         for run in sorted((fw_dir / "executors").glob("*/runs/*")):
             run_info = checkpoint.read_json(run / "run.json")
             if not isinstance(run_info, dict):
@@ -139,8 +147,8 @@ class AgentRecovery:
                 continue
             self._recover_executor(framework, run, run_info, cleanup)
         if not framework.executors:
-            del self.frameworks[info.id.value]
-            self._checkpointed_frameworks.discard(info.id.value)
+            del self.agent.frameworks[info.id.value]
+            self.agent._checkpointed_frameworks.discard(info.id.value)
             shutil.rmtree(fw_dir, ignore_errors=True)
 
     def _recover_executor(
@@ -170,10 +178,12 @@ class AgentRecovery:
         for task_info in task_infos:
             task = AgentTask(task_info, framework.id, executor.id)
             prefix = task_meta(meta, task.id)
-            updates = self.status_updates.recover(framework.id, task.id, Path(f"{prefix}.updates"))
+            updates = self.agent.status_updates.recover(
+                framework.id, task.id, Path(f"{prefix}.updates")
+            )
             for update in updates:
                 task.record_status(update)
-            pending = self.status_updates.has_stream(framework.id, task.id)
+            pending = self.agent.status_updates.has_stream(framework.id, task.id)
             if task.state.is_terminal:
                 if pending:
                     executor.terminated[task.id] = task
@@ -186,32 +196,32 @@ class AgentRecovery:
             recovered.append(
                 (task, checkpoint.read_record(Path(f"{prefix}.runner"), RunnerCheckpoint))
             )
-            self.recovered_tasks += 1
+            self.agent.recovered_tasks += 1
         if kind is ExecutorKind.CUSTOM:
             runtime = CustomExecutor(
-                self.ctx,
+                self.agent.ctx,
                 executor,
                 framework.info,
-                agent_endpoint=self.endpoint,
-                registration_timeout=float(self.flags.executor_reregistration_timeout),
-                on_registration_timeout=self._registration_timed_out,
+                agent_endpoint=self.agent.endpoint,
+                registration_timeout=float(self.agent.flags.executor_reregistration_timeout),
+                on_registration_timeout=self.agent._registration_timed_out,
             )
             executor.runtime = runtime
             if not runtime.recover():
                 executor.phase = ExecutorPhase.TERMINATED
-                self._spawn(self._destroy_and_terminate(executor))
+                self.agent._spawn(self.agent._destroy_and_terminate(executor))
             elif cleanup:
                 runtime.shutdown()
             return
         builtin: CommandExecutor = (
-            CommandExecutor(self.ctx, executor, framework.info)
+            CommandExecutor(self.agent.ctx, executor, framework.info)
             if kind is ExecutorKind.COMMAND
-            else DefaultExecutor(self.ctx, executor, framework.info)
+            else DefaultExecutor(self.agent.ctx, executor, framework.info)
         )
         executor.runtime = builtin
         if not recovered:
             executor.phase = ExecutorPhase.TERMINATED
-            self._spawn(self._destroy_and_terminate(executor))
+            self.agent._spawn(self.agent._destroy_and_terminate(executor))
             return
         for task, ckpt in recovered:
             builtin.recover(task.info, ckpt or RunnerCheckpoint(), task.state)

@@ -71,7 +71,7 @@ class OneShot(Framework):
         self.report = report
         self.on_running = on_running
         self.launched = False
-        self.failure: str | None = None
+        self.failed_because: str | None = None
         self.framework_id = ""
         self._waiting_reported = False
 
@@ -126,7 +126,7 @@ class OneShot(Framework):
             self.stop()
 
     async def error(self, client: SchedulerClient, message: str) -> None:
-        self.failure = message
+        self.failed_because = message
         self.report(f"Master sent ERROR: {message}")
 
 
@@ -154,7 +154,9 @@ async def run_task(
                 framework.stop()
                 await asyncio.gather(runner, return_exceptions=True)
     if framework.result is None:
-        raise RuntimeError(framework.failure or "the framework stopped before the task ended")
+        raise RuntimeError(
+            framework.failed_because or "the framework stopped before the task ended"
+        )
     return framework.result
 
 

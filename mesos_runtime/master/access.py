@@ -226,11 +226,11 @@ class MasterAccess(AccessControl):
     def _registered(self, framework_id: str) -> FrameworkInfo | None:
         framework = self.master.frameworks.get(framework_id)
         if framework is not None:
-            return framework.info  # type: ignore[no-any-return]
+            return framework.info
         for entry in self.master.registry.document.frameworks:
             registered = entry.framework_info
             if registered.id is not None and registered.id.value == framework_id:
-                return registered  # type: ignore[no-any-return]
+                return registered
         return None
 
     def _may_act_as(self, principal: str | None, registered: FrameworkInfo) -> bool:

@@ -40,6 +40,7 @@ from mesos_runtime.wire.scheduler import (
     Failure,
 )
 
+from .frameworks import FrameworkCalls
 from .state import (
     MAX_STATUSES_KEPT,
     Agent,
@@ -62,8 +63,8 @@ class AgentRefused(Exception):
     """An agent that may not (re-)register: it was removed for good."""
 
 
-class AgentCalls:
-    """What agents do, and what happens to them (a part of `Master`)."""
+class AgentCalls(FrameworkCalls):
+    """What agents do, and what happens to them (on FrameworkCalls)."""
 
     async def agent_subscribe(
         self, call: AgentSubscribe, stream: EventStream, ip: str, principal: str | None = None
@@ -205,19 +206,21 @@ class AgentCalls:
             else:
                 tracked.resources_recovered = True
         for executor in call.executors:
-            fid = executor.framework_id.value if executor.framework_id else None
-            framework = self.frameworks.get(fid) if fid else None
-            if framework is None or fid in shutdown:
+            if executor.framework_id is None:
+                continue
+            efid = executor.framework_id.value
+            framework = self.frameworks.get(efid)
+            if framework is None or efid in shutdown:
                 continue
             role = framework.roles[0] if framework.roles else "*"
             try:
                 resources = with_allocation(executor.resources, role)
             except WireError:
                 resources = Resources()
-            agent.executors[(fid, executor.executor_id.value)] = TrackedExecutor(
-                info=executor, framework_id=fid, agent_id=agent.id, resources=resources
+            agent.executors[(efid, executor.executor_id.value)] = TrackedExecutor(
+                info=executor, framework_id=efid, agent_id=agent.id, resources=resources
             )
-            allocated[fid] = allocated[fid] + resources
+            allocated[efid] = allocated[efid] + resources
         for fid in shutdown:
             agent.send(
                 AgentEvent(

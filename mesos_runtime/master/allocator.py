@@ -51,10 +51,10 @@ def _allocation_maker() -> Callable[[str, str, str, Resources], Allocation]:
     """Build Allocations through their slots: the frozen dataclass __init__ (one
     object.__setattr__ per field) costs twice as much, once per agent per cycle."""
     new = Allocation.__new__
-    set_framework = Allocation.framework_id.__set__  # type: ignore[attr-defined]
-    set_agent = Allocation.agent_id.__set__  # type: ignore[attr-defined]
-    set_role = Allocation.role.__set__  # type: ignore[attr-defined]
-    set_resources = Allocation.resources.__set__  # type: ignore[attr-defined]
+    set_framework = Allocation.framework_id.__set__  # type: ignore[attr-defined,misc]
+    set_agent = Allocation.agent_id.__set__  # type: ignore[attr-defined,misc]
+    set_role = Allocation.role.__set__  # type: ignore[attr-defined,misc]
+    set_resources = Allocation.resources.__set__  # type: ignore[attr-defined,misc]
 
     def make(framework_id: str, agent_id: str, role: str, resources: Resources) -> Allocation:
         allocation = new(Allocation)
@@ -493,9 +493,10 @@ class Allocator:
             if only is None:
                 entries = node.frameworks.entries
             else:
-                entries = only.get(role)
-                if entries is None:
+                found = only.get(role)
+                if found is None:
                     continue
+                entries = found
             offer: _Offer | None = None
             for _, framework_id, fw in entries:
                 if not fw.active or role in fw.suppressed:
@@ -517,7 +518,7 @@ class Allocator:
                             and now < flt.expires
                             and (flt.role is None or flt.role == role)
                         ):
-                            until = flt.expires
+                            until: float | None = flt.expires
                         else:
                             until = _refused_until(mine, role, offer.offerable, now)
                         if until is not None:
@@ -707,7 +708,7 @@ class Allocator:
         inv = self._inverse
         self._role_order.rebuild(lambda node: share(node.alloc, inv) / node.weight)
         for name, node in self._roles.items():
-            node.frameworks.rebuild(lambda fw, role=name: share(fw.alloc.get(role) or zero(), inv))
+            node.frameworks.rebuild(_share_in(name, inv))
         self._stale = False
 
     def _release(self, agent: _Agent, fw: _Framework, held: Resources, part: Resources) -> None:
@@ -744,7 +745,7 @@ class Allocator:
         out = resources.filter(lambda k: k.allocation_role is not None)
         untagged = resources.filter(lambda k: k.allocation_role is None)
         for role in {role_for(key) for key, _ in untagged}:
-            out = out + untagged.filter(lambda k, r=role: role_for(k) == r).allocate(role)
+            out = out + untagged.filter(_keys_of(role_for, role)).allocate(role)
         return out
 
     def _add_filter(
@@ -768,7 +769,7 @@ class Allocator:
             # No epoch bump: an agent this filter kept quiet is re-checked from its
             # `quiet` deadline, the earliest expiry among the filters that blocked it.
             mine.remove(flt)
-            if not mine:
+            if not mine and by_framework is not None:
                 del by_framework[framework_id]
                 self._frameworks[framework_id].filtered_agents.discard(agent_id)
                 if not by_framework:
@@ -838,3 +839,12 @@ def _refused_until(
             flt.covers = offerable
             return flt.expires
     return None
+
+
+def _share_in(role: str, inverse: Vector) -> Callable[[_Framework], float]:
+    """A framework's dominant share in `role` (a closure: one per role, built per rebuild)."""
+    return lambda fw: share(fw.alloc.get(role) or zero(), inverse)
+
+
+def _keys_of(role_for: Callable[[Key], str], role: str) -> Callable[[Key], bool]:
+    return lambda key: role_for(key) == role

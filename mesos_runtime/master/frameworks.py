@@ -41,6 +41,7 @@ from mesos_runtime.wire.scheduler import (
     UpdateFramework,
 )
 
+from .machines import MaintenanceCalls
 from .state import (
     Agent,
     EventStream,
@@ -53,8 +54,8 @@ from .views import framework_json
 log = logging.getLogger("mesos.master")
 
 
-class FrameworkCalls:
-    """What schedulers do to the master (a part of `Master`)."""
+class FrameworkCalls(MaintenanceCalls):
+    """What schedulers do to the master (on MaintenanceCalls)."""
 
     async def subscribe(self, call: Subscribe, stream: EventStream) -> Framework | None:
         """SUBSCRIBE: a new framework, or a known one re-subscribing (failing over)."""
@@ -326,9 +327,9 @@ class FrameworkCalls:
         for item in call.tasks:
             task_id = item.task_id.value
             agent_id = item.agent_id.value if item.agent_id else None
-            task = framework.tasks.get(task_id) or framework.unreachable_tasks.get(task_id)
-            if task is not None:
-                status = self._reconciled(task)
+            known = framework.tasks.get(task_id) or framework.unreachable_tasks.get(task_id)
+            if known is not None:
+                status = self._reconciled(known)
             elif agent_id is not None and agent_id in self.unreachable:
                 status = self._master_status(
                     task_id,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from .maintenance import MachineID, MachineMode, MaintenanceSchedule
+from .offers import OfferCalls
 from .registry import MachineInfo
 from .state import (
     Agent,
@@ -18,8 +19,8 @@ from .validation import (
 log = logging.getLogger("mesos.master")
 
 
-class MaintenanceCalls:
-    """The operator's maintenance calls (a part of `Master`)."""
+class MaintenanceCalls(OfferCalls):
+    """The operator's maintenance calls (on OfferCalls)."""
 
     def agent_may_be_active(self, agent: Agent) -> bool:
         """Offers come from an agent unless its machine is DOWN or it was deactivated."""

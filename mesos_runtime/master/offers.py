@@ -39,6 +39,7 @@ from mesos_runtime.wire.scheduler import (
     Rescind,
 )
 
+from .core import MasterCore
 from .launch import (
     Conversion,
     LaunchTasks,
@@ -59,8 +60,8 @@ from .statuses import state_counter
 log = logging.getLogger("mesos.master")
 
 
-class OfferCalls:
-    """The master's offer cycle (a part of `Master`)."""
+class OfferCalls(MasterCore):
+    """The master's offer cycle (on MasterCore)."""
 
     def request_allocation(self, agent_id: str | None = None) -> None:
         """Batch: one pending run covers every agent marked dirty since the last one."""

@@ -170,7 +170,7 @@ class Registry:
             doc.agents.append(info)
             doc.unreachable = [u for u in doc.unreachable if u.id.value != agent_id]
             doc.agent_principals = [p for p in doc.agent_principals if p.id.value != agent_id]
-            if principal is not None:
+            if principal is not None and info.id is not None:
                 doc.agent_principals.append(AgentPrincipal(id=info.id, principal=principal))
 
         await self.apply(change)

@@ -3,18 +3,20 @@ master.proto`) and the legacy `/master/state` model that dashboards and tools re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mesos_runtime import MESOS_API_VERSION, __version__
 from mesos_runtime.wire.flags import as_dict
 from mesos_runtime.wire.mesos import Attribute, ValueType
-from mesos_runtime.wire.resources import Resources
+from mesos_runtime.wire.resources import Key, Resources
 
 from .access import EVERYONE, Viewer
 from .state import Agent, Framework, TrackedTask
 from .statuses import time_info
 
 if TYPE_CHECKING:
+    from .core import MasterCore
     from .master import Master
 
 BUILD_USER = "infinity"
@@ -34,7 +36,7 @@ def version_info() -> dict[str, Any]:
 
 
 def offered(
-    master: Master, framework_id: str | None = None, agent_id: str | None = None
+    master: MasterCore, framework_id: str | None = None, agent_id: str | None = None
 ) -> Resources:
     """What is offered and not yet accepted (of one framework, on one agent)."""
     total = Resources()
@@ -47,7 +49,7 @@ def offered(
     return total
 
 
-def used_by_framework(master: Master, framework: Framework) -> Resources:
+def used_by_framework(master: MasterCore, framework: Framework) -> Resources:
     used = Resources()
     for task in framework.tasks.values():
         if not task.state.is_terminal:
@@ -59,7 +61,7 @@ def used_by_framework(master: Master, framework: Framework) -> Resources:
     return used
 
 
-def framework_json(master: Master, framework: Framework) -> dict[str, Any]:
+def framework_json(master: MasterCore, framework: Framework) -> dict[str, Any]:
     out: dict[str, Any] = {
         "framework_info": framework.info.to_json(),
         "active": framework.active and framework.connected,
@@ -79,7 +81,7 @@ def framework_json(master: Master, framework: Framework) -> dict[str, Any]:
     return out
 
 
-def agent_json(master: Master, agent: Agent) -> dict[str, Any]:
+def agent_json(master: MasterCore, agent: Agent) -> dict[str, Any]:
     info = agent.info.replace(resources=agent.total.to_wire())
     out: dict[str, Any] = {
         "agent_info": info.to_json(),
@@ -206,7 +208,7 @@ def get_roles(master: Master, weights: dict[str, float]) -> dict[str, Any]:
         used = used_by_framework(master, framework) + offered(master, framework.id)
         for name in used.allocation_roles():
             entry = role(name)
-            entry["_res"] = entry["_res"] + used.filter(lambda k, n=name: k.allocation_role == n)
+            entry["_res"] = entry["_res"] + used.filter(_in_role(name))
     out = []
     for entry in sorted(roles.values(), key=lambda e: e["name"]):
         resources = entry.pop("_res")
@@ -427,3 +429,7 @@ def legacy_state(
         out["leader"] = leader_pid
         out["leader_info"] = leader_info
     return out
+
+
+def _in_role(role: str) -> Callable[[Key], bool]:
+    return lambda key: key.allocation_role == role
