@@ -21,6 +21,9 @@ APT_PACKAGES=(
     podman
     runc
     debootstrap
+    # docker containerizer: podman's --init, and the tests' tiny image (docs/containers.md)
+    catatonit
+    busybox-static
 )
 
 # Quiet by design: one line per step here, apt's and pip's output in a log whose path (and

@@ -6,7 +6,10 @@ TASK_FINISHED is acknowledged.
         [--tmp-dir /dev/shm] [--rounds N] [--profile DIR] [--json]
 
 It prints the CPU time the master, the agent and the framework used, and the load average
-(the machine may be shared: note it with the figures).
+(the machine may be shared: note it with the figures). In the same run it measures the
+floor: the same N tasks (`sh -c true`) spawned directly, each in its own session with a
+sandbox directory and captured stdout/stderr, 16 at a time, and prints the agent's rate as
+a fraction of it (`--no-floor` skips it).
 
 `--profile DIR` runs the master and the agent under cProfile and prints where their time
 went (the profiles stay in DIR/<daemon>.prof for `python -m pstats`).
@@ -127,6 +130,55 @@ async def measure(master: str, count: int, timeout: float) -> dict[str, Any]:
     }
 
 
+FLOOR_PARALLEL = 16
+
+
+def floor(count: int, work_dir: Path, parallel: int = FLOOR_PARALLEL) -> dict[str, Any]:
+    """What launching costs without a cluster: `count` sandboxed `sh -c true`, `parallel`
+    at a time, spawned and reaped by this process (no agent, master or framework)."""
+    env = {"PATH": "/usr/bin:/bin"}
+    running: set[int] = set()
+    children_cpu = 0.0
+
+    def reap_one() -> None:
+        nonlocal children_cpu
+        pid, _, usage = os.wait4(-1, 0)
+        if pid in running:  # (not a daemon of the cluster that ran before)
+            running.discard(pid)
+            children_cpu += usage.ru_utime + usage.ru_stime
+
+    started = time.perf_counter()
+    own_cpu = time.process_time()
+    for i in range(count):
+        if len(running) >= parallel:
+            reap_one()
+        sandbox = work_dir / f"floor-{i:05d}"
+        sandbox.mkdir()
+        pid = os.posix_spawn(
+            "/bin/sh",
+            ["sh", "-c", "true"],
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, str(sandbox / "stdout"), os.O_WRONLY | os.O_CREAT, 0o644),
+                (os.POSIX_SPAWN_OPEN, 2, str(sandbox / "stderr"), os.O_WRONLY | os.O_CREAT, 0o644),
+            ],
+            setsid=True,
+        )
+        running.add(pid)
+    while running:
+        reap_one()
+    wall = time.perf_counter() - started
+    cpu = time.process_time() - own_cpu + children_cpu
+    return {
+        "tasks": count,
+        "parallel": parallel,
+        "wall_seconds": round(wall, 3),
+        "tasks_per_second": round(count / wall, 1),
+        "cpu_ms_per_task": round(cpu * 1000 / count, 2),
+    }
+
+
 def machine() -> dict[str, Any]:
     model = ""
     try:
@@ -157,6 +209,13 @@ def _cpu_seconds(pid: int) -> dict[str, float] | None:
         # the task processes (wrapper shell and command) the daemon has reaped
         "children": round((int(fields[13]) + int(fields[14])) / tick, 2),
     }
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def reference_loop_ms() -> float:
@@ -227,6 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rounds", type=int, default=1, help="measure this many times, each on a new cluster"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the direct-spawn floor measurement"
+    )
     args = parser.parse_args(argv)
 
     if args.profile:
@@ -249,6 +311,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"-- {args.rounds} rounds: median {statistics.median(rates)} tasks/s "
             f"(min {min(rates)}, max {max(rates)})"
         )
+        ratios = [r["floor"]["ratio"] for r in results if r.get("floor")]
+        if ratios:
+            floors = [r["floor"]["tasks_per_second"] for r in results]
+            print(
+                f"-- floor: median {statistics.median(floors)} tasks/s; the agent reaches "
+                f"a median {statistics.median(ratios):.2f} of it"
+            )
     if args.profile:
         for kind in ("master", "agent"):
             print(f"\n== {kind} profile ({args.profile / (kind + '.prof')})")
@@ -282,8 +351,17 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
                 "agent": _cpu_seconds(state.agents[0].pid),
                 "framework": {"total": round(time.process_time() - cpu_before, 2)},
             }
+            # the agent's launcher process (the parent of its tasks), while it still runs
+            for child in _children(state.agents[0].pid):
+                result["cpu_seconds"]["launcher"] = _cpu_seconds(child)
         finally:
             localcluster.stop_cluster(state, grace=30)
+        if not args.no_floor:
+            floor_dir = Path(tmp) / "floor"
+            floor_dir.mkdir()
+            result["floor"] = floor(args.tasks, floor_dir)
+            rate = result["floor"]["tasks_per_second"]
+            result["floor"]["ratio"] = round(result["tasks_per_second"] / rate, 3) if rate else 0.0
     result["machine"] = machine()
     result["reference_loop_ms"] = reference_loop_ms()
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
@@ -311,6 +389,13 @@ def _print(result: dict[str, Any]) -> None:
         f"load average: {' '.join(f'{x:.2f}' for x in result['load_average'])}; "
         f"reference loop {result['reference_loop_ms']} ms (machine speed now, lower is faster)"
     )
+    if result.get("floor"):
+        f = result["floor"]
+        print(
+            f"floor (same {f['tasks']} sandboxed tasks spawned directly, {f['parallel']} at a "
+            f"time): {f['tasks_per_second']} tasks/s, {f['cpu_ms_per_task']} ms CPU per task; "
+            f"the agent reaches {f['ratio']:.2f} of it"
+        )
     if result["failed"]:
         print(f"{result['failed']} tasks failed, e.g. {result['failures']}")
     print(f"machine: {m['nproc']} x {m['cpu']}, Python {m['python']}, {m['platform']}")

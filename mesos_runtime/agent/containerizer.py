@@ -1,13 +1,16 @@
 """The containerizer: starts a container's processes so that they outlive the agent, waits
 for them, re-attaches to them after an agent restart, and kills whole process groups.
 
-Each process is a tiny `/bin/sh` wrapper in its own session (so its process group is the
-unit we signal) that joins the container's isolation (cgroups or rlimits), traps TERM/INT
-(a trapped disposition resets to default in the child on exec, and sh runs the trap only
-after its foreground command ends), runs the command in the foreground, then writes the
-exit status to a file and exits with it. While the agent lives it waits on the child
-through a pidfd; a restarted agent re-attaches to the checkpointed pid (checked against the
-process start time in /proc), is woken by a pidfd when it exits and reads the status file.
+`spawn` hands the process to the agent's launcher (see `launcher`): forked there in its
+own session (its process group is the unit we signal), it joins the container's isolation
+and execs the command; the launcher reports its exit and writes it to a status file. A
+restarted agent re-attaches to the checkpointed pid (checked against the process start time
+in /proc), is woken by a pidfd when it exits and reads the status file.
+
+`launch` (synchronous, for callers without an event loop) uses the older way: a tiny
+`/bin/sh` wrapper that joins the isolation, traps TERM/INT (a trapped disposition resets to
+default in the child on exec, and sh runs the trap only after its foreground command ends),
+runs the command in the foreground, then writes the exit status to a file and exits with it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shlex
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from mesos_runtime.wire.record import Record, record, required
 from mesos_runtime.wire.resources import Resources
 
 from .isolation import IsolationState, Isolator, Limitation, isolator_for
+from .launcher import LauncherClient, LauncherLost
 from .users import TaskUser
 
 # $1: status file, $2: working directory, $3: sandbox (stdout/stderr), the rest: the argv.
@@ -100,6 +103,7 @@ class ContainerProcess:
         self.checkpoint = checkpoint
         self.is_child = is_child
         self._exit: asyncio.Future[ExitStatus] | None = None
+        self.launched: asyncio.Future[int] | None = None  # its exit code, from the launcher
 
     @property
     def pid(self) -> int:
@@ -117,6 +121,22 @@ class ContainerProcess:
         return await asyncio.shield(self._exit)
 
     def _watch(self, done: asyncio.Future[ExitStatus]) -> None:
+        if self.launched is not None:
+            launched = self.launched
+            self.launched = None
+
+            def landed(f: asyncio.Future[int]) -> None:
+                if done.done():
+                    return
+                if f.cancelled() or isinstance(f.exception(), LauncherLost):
+                    self._watch(done)  # the launcher is gone: pidfd and status file
+                elif (error := f.exception()) is not None:
+                    done.set_exception(error)
+                else:
+                    done.set_result(ExitStatus(code=f.result()))
+
+            launched.add_done_callback(landed)
+            return
         loop = asyncio.get_running_loop()
         try:
             pidfd = os.pidfd_open(self.pid)
@@ -127,14 +147,30 @@ class ContainerProcess:
         def on_exit() -> None:
             loop.remove_reader(pidfd)
             os.close(pidfd)
-            if not done.done():
-                done.set_result(self._reap())
+            if self.is_child:
+                if not done.done():
+                    done.set_result(self._reap())
+            else:
+                self._from_status_file(done)
 
         if not self.is_child and process_start_time(self.pid) != self.checkpoint.start_time:
             os.close(pidfd)  # the pid was reused: our process is long gone
             done.set_result(self._reap())
             return
         loop.add_reader(pidfd, on_exit)
+
+    def _from_status_file(self, done: asyncio.Future[ExitStatus], tries: int = 0) -> None:
+        """A non-child's exit: its launcher writes the status file before it reaps the
+        process, so while the pid still names our (zombie) process the file may be due."""
+        if done.done():
+            return
+        # in this order: once the pid is gone, a launcher has written the file (if any will)
+        alive = process_start_time(self.pid) == self.checkpoint.start_time
+        status = self._read_status_file()
+        if status.code is None and alive and tries < 300:
+            asyncio.get_running_loop().call_later(0.01, self._from_status_file, done, tries + 1)
+            return
+        done.set_result(status)
 
     def _reap(self) -> ExitStatus:
         if self.is_child:
@@ -157,8 +193,13 @@ class ContainerProcess:
 class Containerizer:
     """Creates containers (isolation), launches and recovers their processes, destroys them."""
 
-    def __init__(self, isolator: Isolator) -> None:
+    def __init__(self, isolator: Isolator, launcher: LauncherClient | None = None) -> None:
         self.isolator = isolator
+        self.launcher = launcher or LauncherClient()  # started on the first spawn
+
+    def command_argv(self, command: CommandInfo) -> list[str]:
+        """The argv a task's CommandInfo runs as (the docker containerizer builds its own)."""
+        return command_argv(command)
 
     def prepare(self, container_id: str, resources: Resources) -> IsolationState:
         return self.isolator.prepare(container_id, resources)
@@ -215,17 +256,38 @@ class Containerizer:
         status_file: Path,
         user: TaskUser | None = None,
     ) -> ContainerProcess:
-        """`launch` for coroutines. It runs inline: vfork blocks only until the child has
-        exec'd, and a worker thread measured slower (GIL hand-offs around every syscall)."""
-        return self.launch(
-            isolation,
-            argv,
-            env=env,
-            workdir=workdir,
-            sandbox=sandbox,
-            status_file=status_file,
-            user=user,
+        """Start `argv` in the container through the launcher (no shell in between); its
+        stdout/stderr go to `sandbox`. With `user`, the command runs as that user (the
+        launcher stays root: it joins the cgroups and writes the exit status)."""
+        for arg in argv:
+            if "\0" in arg:
+                raise ValueError("embedded null byte in the command")
+        for name, value in env.items():
+            if "=" in name or "\0" in name or "\0" in value or not name:
+                raise ValueError(f"illegal environment variable name {name!r}")
+        if user is not None:
+            argv = [*user.switch_argv(), *argv]
+        spec = isolator_for(isolation, self.isolator).launch_spec(isolation)
+        try:
+            pid, start_time, exit_code = await self.launcher.spawn(
+                {
+                    "argv": argv,
+                    "env": env,
+                    "cwd": str(workdir),
+                    "sandbox": str(sandbox),
+                    "status_file": str(status_file),
+                    "cgroup_procs": list(spec.cgroup_procs),
+                    "rlimit_as": spec.rlimit_as,
+                }
+            )
+        except LauncherLost as e:
+            raise OSError("the launcher process ended") from e
+        process = ContainerProcess(
+            ProcessCheckpoint(pid=pid, start_time=start_time, status_file=str(status_file)),
+            is_child=False,
         )
+        process.launched = exit_code
+        return process
 
     def recover(self, checkpoint: ProcessCheckpoint) -> ContainerProcess:
         """Re-attach to a process launched by an earlier agent; `wait()` works as usual (it
@@ -246,7 +308,3 @@ class Containerizer:
 
     async def destroy(self, isolation: IsolationState) -> None:
         await isolator_for(isolation, self.isolator).cleanup(isolation)
-
-
-def describe_argv(argv: list[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)

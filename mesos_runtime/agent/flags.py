@@ -23,10 +23,16 @@ class AgentFlags:
     attributes: str | None = flag(help="attributes of the agent: 'rack:r1;zone:a'")
     default_role: str = flag("*", help="role of resources given without one in --resources")
     isolation: str | None = flag(
-        help="'cgroups/cpu,cgroups/mem' or 'posix/cpu,posix/mem' "
-        "(default: cgroups where writable, else posix)"
+        help="'cgroups/cpu,cgroups/mem' (cgroup v2 or v1, as the host mounts) or "
+        "'posix/cpu,posix/mem' (default: cgroups where writable, else posix)"
     )
     cgroups_root: str = flag("mesos", help="name of the cgroup holding containers' cgroups")
+    cgroups_enable_cfs: bool = flag(
+        False, help="hard-limit containers' CPU to their cpus (CFS quota: cpu.max in v2)"
+    )
+    cgroups_pids_max: int = flag(
+        0, help="pids.max of each container's cgroup (cgroup v2; 0: unlimited)"
+    )
     executor_shutdown_grace_period: Duration = flag(
         Duration(5.0), help="default time between SIGTERM and SIGKILL of a task or executor"
     )
@@ -95,3 +101,25 @@ class AgentFlags:
     switch_user: bool = flag(
         True, help="run tasks as their CommandInfo.user or FrameworkInfo.user (needs root)"
     )
+    # --- docker containerizer (agent/docker.py, docs/containers.md) ---------------------
+    containerizers: str = flag(
+        "mesos", help="'mesos' or 'mesos,docker': docker runs tasks' Docker images through podman"
+    )
+    image_providers: str | None = flag(
+        help="'docker': MESOS containers with a Docker image (run by the docker containerizer)"
+    )
+    docker: str = flag("podman", help="the container engine binary (podman's CLI)")
+    docker_registry: str | None = flag(
+        help="a local directory of image archives (<name>:<tag>.tar, as `podman save`)"
+    )
+    docker_stop_timeout: Duration = flag(
+        Duration(0.0), help="grace `podman stop` gives a container (kills use the task's grace)"
+    )
+    docker_container_prefix: str = flag(
+        "mesos-", help="prefix of container names (<prefix><container id>)"
+    )
+    docker_ulimits: str = flag(
+        "nofile=4096:4096,nproc=8192:8192",
+        help="--ulimit values for containers (podman's defaults exceed some hosts' limits)",
+    )
+    docker_bridge_network: str = flag("podman", help="the podman network BRIDGE containers join")

@@ -126,6 +126,7 @@ def state_json(agent: Agent) -> dict[str, Any]:
         "registered": agent.registered,
         "flags": as_dict(agent.flags),
         "isolation": agent.containerizer.isolator.kind,
+        "cgroup_hierarchy": agent.containerizer.isolator.hierarchy.to_json(),
         "frameworks": [f.state_json(aid) for f in agent.frameworks.values()],
         "completed_frameworks": [f.state_json(aid) for f in agent.completed_frameworks],
         "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],

@@ -1,5 +1,5 @@
-"""Resource isolation of containers: cgroups v1 (`cgroups/cpu,cgroups/mem`) or rlimits
-(`posix/cpu,posix/mem`), selected by `--isolation`.
+"""Resource isolation of containers: cgroups (`cgroups/cpu,cgroups/mem`: v2 or v1, whichever
+the host mounts, see `cgroup_hierarchy`) or rlimits (`posix/cpu,posix/mem`), by `--isolation`.
 
 An isolator prepares a container before its processes start (cgroups created, limits
 written), hands the launcher a shell prelude that moves the process into the container,
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shlex
 import signal
@@ -20,6 +21,10 @@ from pathlib import Path
 
 from mesos_runtime.wire.record import Record, record
 from mesos_runtime.wire.resources import Resources
+
+from .cgroup_hierarchy import CgroupHierarchy, detect_host
+
+log = logging.getLogger(__name__)
 
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
 CPU_SHARES_PER_CPU = 1024
@@ -32,11 +37,20 @@ MB = 1 << 20
 class IsolationState(Record):
     """What the agent checkpoints about one container's isolation."""
 
-    kind: str  # "cgroups" | "posix"
-    cpu_cgroup: str | None = None
-    memory_cgroup: str | None = None
+    kind: str  # "cgroups" (v1) | "cgroups2" | "posix"
+    cpu_cgroup: str | None = None  # v1
+    memory_cgroup: str | None = None  # v1
+    cgroup: str | None = None  # v2: the container's one cgroup
     cpus: float | None = None
     mem_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """How a process joins its container before the command runs (see `launcher`)."""
+
+    cgroup_procs: tuple[str, ...] = ()  # cgroup.procs files the process writes itself into
+    rlimit_as: int | None = None  # RLIMIT_AS, bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +71,7 @@ class Isolator:
     """Base: posix isolation. rlimits are applied in the launch wrapper, cpu is not limited."""
 
     kind = "posix"
+    hierarchy = CgroupHierarchy("none", "posix isolation")
 
     def prepare(self, container_id: str, resources: Resources) -> IsolationState:
         state = self.plan(container_id, resources)
@@ -77,14 +92,20 @@ class Isolator:
         cpus, mem = _limits(resources)
         return state.replace(cpus=cpus, mem_bytes=mem)
 
-    def prelude(self, state: IsolationState) -> list[str]:
-        """Shell commands the launch wrapper runs (each must succeed) before the command."""
+    def launch_spec(self, state: IsolationState) -> LaunchSpec:
         if not state.mem_bytes:
-            return []
+            return LaunchSpec()
         # RLIMIT_AS bounds virtual memory, which runtimes reserve far beyond what they use:
         # be generous so that only a runaway process hits it.
-        limit = max(4 * state.mem_bytes, state.mem_bytes + (1 << 30))
-        return [f"ulimit -v {limit // 1024}"]
+        return LaunchSpec(rlimit_as=max(4 * state.mem_bytes, state.mem_bytes + (1 << 30)))
+
+    def prelude(self, state: IsolationState) -> list[str]:
+        """`launch_spec` as shell commands for the `sh` wrapper (each must succeed)."""
+        spec = self.launch_spec(state)
+        commands = [f"echo $$ > {shlex.quote(procs)}" for procs in spec.cgroup_procs]
+        if spec.rlimit_as:
+            commands.append(f"ulimit -v {spec.rlimit_as // 1024}")
+        return commands
 
     def pids(self, state: IsolationState) -> list[int]:
         return []
@@ -109,7 +130,18 @@ class CgroupsIsolator(Isolator):
 
     kind = "cgroups"
 
-    def __init__(self, cgroups_root: str = "mesos", *, cpu: bool = True, mem: bool = True) -> None:
+    def __init__(
+        self,
+        cgroups_root: str = "mesos",
+        *,
+        cpu: bool = True,
+        mem: bool = True,
+        cfs: bool = False,
+        hierarchy: CgroupHierarchy | None = None,
+    ) -> None:
+        self.cfs = cfs
+        if hierarchy is not None:
+            self.hierarchy = hierarchy
         self.cpu_root = _own_cgroup("cpu") / cgroups_root if cpu else None
         self.memory_root = _own_cgroup("memory") / cgroups_root if mem else None
         for root in (self.cpu_root, self.memory_root):
@@ -163,6 +195,11 @@ class CgroupsIsolator(Isolator):
         if state.cpu_cgroup and state.cpus is not None:
             shares = max(int(CPU_SHARES_PER_CPU * state.cpus), MIN_CPU_SHARES)
             _write(Path(state.cpu_cgroup) / "cpu.shares", str(shares))
+            if self.cfs:
+                from .cgroups_v2 import CFS_PERIOD_US, cpu_max
+
+                _write(Path(state.cpu_cgroup) / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+                _write(Path(state.cpu_cgroup) / "cpu.cfs_quota_us", cpu_max(state.cpus).split()[0])
         if state.memory_cgroup and state.mem_bytes:
             memory = Path(state.memory_cgroup)
             limit = str(state.mem_bytes)
@@ -179,12 +216,10 @@ class CgroupsIsolator(Isolator):
                     with contextlib.suppress(OSError):
                         _write(memsw, limit)
 
-    def prelude(self, state: IsolationState) -> list[str]:
-        return [
-            f"echo $$ > {shlex.quote(str(Path(cg) / 'cgroup.procs'))}"
-            for cg in (state.cpu_cgroup, state.memory_cgroup)
-            if cg
-        ]
+    def launch_spec(self, state: IsolationState) -> LaunchSpec:
+        return LaunchSpec(
+            tuple(f"{cg}/cgroup.procs" for cg in (state.cpu_cgroup, state.memory_cgroup) if cg)
+        )
 
     def pids(self, state: IsolationState) -> list[int]:
         pids: set[int] = set()
@@ -254,34 +289,66 @@ class CgroupsIsolator(Isolator):
                         await asyncio.sleep(0.05)
 
 
-def create_isolator(isolation: str | None, cgroups_root: str) -> Isolator:
-    """`cgroups/cpu,cgroups/mem`, `posix/cpu,posix/mem`, or None: cgroups where writable."""
-    if not isolation:
-        return (
-            CgroupsIsolator(cgroups_root)
-            if CgroupsIsolator.available(cgroups_root)
-            else PosixIsolator()
-        )
-    names = {n.strip() for n in isolation.split(",") if n.strip()}
+def create_isolator(
+    isolation: str | None,
+    cgroups_root: str,
+    *,
+    cfs: bool = False,
+    pids_max: int = 0,
+    hierarchy: CgroupHierarchy | None = None,
+) -> Isolator:
+    """`cgroups/cpu,cgroups/mem`, `posix/cpu,posix/mem`, or None: cgroups where the host
+    offers a hierarchy we may write (v2 before v1), else posix. The choice is logged."""
+    from .cgroups_v2 import CgroupsV2Isolator  # it builds on this module
+
+    hierarchy = hierarchy or detect_host()
+    names = {n.strip() for n in (isolation or "").split(",") if n.strip()}
     known = {"cgroups/cpu", "cgroups/mem", "posix/cpu", "posix/mem", "filesystem/posix"}
     unknown = names - known
     if unknown:
         raise ValueError(f"--isolation: unknown isolator(s) {', '.join(sorted(unknown))}")
     cgroups = {n.split("/")[1] for n in names if n.startswith("cgroups/")}
-    if cgroups:
-        if not CgroupsIsolator.available(cgroups_root):
-            raise ValueError(
-                "--isolation asks for cgroups but the cgroup v1 cpu/memory hierarchies under "
-                f"{CGROUP_MOUNT} are not writable; use --isolation=posix/cpu,posix/mem"
+    wanted = bool(cgroups) or not isolation
+    cpu, mem = ("cpu" in cgroups, "mem" in cgroups) if cgroups else (True, True)
+    isolator: Isolator | None = None
+    problem = hierarchy.reason
+    if wanted and hierarchy.version == "v2":
+        try:
+            isolator = CgroupsV2Isolator.on_host(
+                hierarchy, cgroups_root, cpu=cpu, mem=mem, cfs=cfs, pids_max=pids_max
             )
-        return CgroupsIsolator(cgroups_root, cpu="cpu" in cgroups, mem="mem" in cgroups)
-    return PosixIsolator()
+        except OSError as e:
+            problem = str(e)
+    elif wanted and hierarchy.version == "v1":
+        if CgroupsIsolator.available(cgroups_root):
+            isolator = CgroupsIsolator(cgroups_root, cpu=cpu, mem=mem, cfs=cfs, hierarchy=hierarchy)
+        else:
+            problem = f"the cgroup v1 cpu/memory hierarchies under {CGROUP_MOUNT} are not writable"
+    if isolator is None and cgroups:
+        raise ValueError(
+            f"--isolation asks for cgroups but {problem}; use --isolation=posix/cpu,posix/mem"
+        )
+    if isolator is None:
+        isolator = PosixIsolator()
+        if wanted:
+            isolator.hierarchy = CgroupHierarchy("none", f"posix isolation: {problem}")
+    log.info(
+        "isolation %s (cgroup hierarchy %s: %s)",
+        isolator.kind,
+        isolator.hierarchy.version,
+        isolator.hierarchy.reason,
+    )
+    return isolator
 
 
 def isolator_for(state: IsolationState, current: Isolator) -> Isolator:
     """The isolator that owns a recovered container (the flag may have changed since)."""
     if state.kind == current.kind:
         return current
+    if state.kind == "cgroups2":
+        from .cgroups_v2 import RecoveredCgroupsV2
+
+        return RecoveredCgroupsV2(state)
     return _RecoveredCgroups() if state.kind == "cgroups" else PosixIsolator()
 
 
@@ -290,6 +357,7 @@ class _RecoveredCgroups(CgroupsIsolator):
         self.cpu_root = None
         self.memory_root = None
         self._memsw = None
+        self.cfs = False
 
 
 def _own_cgroup(subsystem: str) -> Path:

@@ -38,6 +38,10 @@ def build_agent(flags: AgentFlags) -> Agent:
         raise FlagError(f"--recover must be 'reconnect' or 'cleanup', not {flags.recover!r}")
     if not 0.0 <= flags.gc_disk_headroom <= 1.0:
         raise FlagError(f"--gc_disk_headroom must be within [0, 1], not {flags.gc_disk_headroom}")
+    if flags.cgroups_pids_max < 0:
+        raise FlagError(
+            f"--cgroups_pids_max must be >= 0 (0: unlimited), not {flags.cgroups_pids_max}"
+        )
     if float(flags.disk_watch_interval) <= 0:
         raise FlagError("--disk_watch_interval must be positive")
     if flags.credential:

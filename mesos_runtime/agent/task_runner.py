@@ -29,7 +29,6 @@ from .containerizer import (
     ContainerProcess,
     ExitStatus,
     ProcessCheckpoint,
-    command_argv,
 )
 from .fetcher import Fetcher, FetchError
 from .health_checks import HealthChecker
@@ -112,7 +111,7 @@ class TaskRunner:
         try:
             if command is None:
                 raise ValueError("task has no 'command' for the command executor")
-            argv = command_argv(command)
+            argv = self.containerizer.command_argv(command)
             self.user = await self.users.resolve(self.user_name)
             if self.user is not None:
                 self.user.own_sandbox(self.sandbox)
@@ -352,7 +351,8 @@ class OomWatch:
 
     def _fired(self) -> None:
         with contextlib.suppress(OSError):
-            os.eventfd_read(self._fd)  # type: ignore[arg-type]
+            # drain the descriptor: an eventfd (v1) or an inotify watch (v2)
+            os.read(self._fd, 4096)  # type: ignore[arg-type]
         limitation = self._containerizer.limitation(self._isolation)
         if limitation is not None:
             self._on_oom(limitation)

@@ -196,7 +196,6 @@ class Allocator:
         self._shapes: dict[Resources, _Shape] = {}
         self._cluster_total: Resources | None = None  # lazily summed for introspection
         self._stale = False  # totals changed: every share must be recomputed
-        self._dirty: set[str] = set()
         # Offer filters indexed by agent, then framework; expiry in a heap.
         self._filters: dict[str, dict[str, list[_Filter]]] = {}
         self._expiry: list[tuple[float, int, str, str, _Filter]] = []
@@ -307,27 +306,11 @@ class Allocator:
             agent.available = total - used or _EMPTY
         add_into(self._cluster, vector(total))
         self._totals_changed()
-        self._dirty.add(agent_id)
-
-    def update_agent(self, agent_id: str, total: Resources) -> None:
-        """A new total for the agent; it must still contain what is allocated there."""
-        agent = self._agents.get(agent_id)
-        if agent is None:
-            return
-        add_into(self._cluster, vector(agent.total), -1.0)
-        self._set_shape(agent, _unallocated(total))
-        add_into(self._cluster, vector(agent.total))
-        agent.available = (
-            agent.total - self._used(agent) or _EMPTY if agent.allocated else agent.total
-        )
-        self._totals_changed()
-        self._dirty.add(agent_id)
 
     def activate_agent(self, agent_id: str) -> None:
         agent = self._agents.get(agent_id)
         if agent is not None:
             agent.active = True
-            self._dirty.add(agent_id)
 
     def deactivate_agent(self, agent_id: str) -> None:
         agent = self._agents.get(agent_id)
@@ -347,7 +330,6 @@ class Allocator:
         add_into(self._cluster, vector(agent.total), -1.0)
         self._set_shape(agent, None)
         self._totals_changed()
-        self._dirty.discard(agent_id)
 
     # --- resources flowing back and changing shape ------------------------------------------
 
@@ -360,8 +342,7 @@ class Allocator:
     ) -> None:
         """Resources back from a framework (declined, rescinded, a task finished) and,
         with refuse_seconds > 0, an offer filter for them on that agent. What the
-        framework does not hold is ignored (the filter is installed all the same); the
-        agent is marked dirty."""
+        framework does not hold is ignored (the filter is installed all the same)."""
         agent = self._agents.get(agent_id)
         fw = self._frameworks.get(framework_id)
         if agent is None or fw is None:
@@ -455,30 +436,17 @@ class Allocator:
 
     # --- cycles ----------------------------------------------------------------------------
 
-    def mark_dirty(self, agent_id: str) -> None:
-        if agent_id in self._agents:
-            self._dirty.add(agent_id)
-
-    def mark_all_dirty(self) -> None:
-        self._dirty.update(self._agents)
-
-    @property
-    def has_dirty(self) -> bool:
-        return bool(self._dirty)
-
     def allocate(self, agent_ids: Iterable[str] | None = None) -> list[Allocation]:
-        """One cycle over `agent_ids` (None: every agent) in random order; clears them
-        from the dirty set. What is returned is recorded as allocated."""
+        """One cycle over `agent_ids` (None: every agent) in random order. What is
+        returned is recorded as allocated."""
         now = self._clock()
         self._expire_filters(now)
         if self._stale:
             self._rebuild_orders()
         if agent_ids is None:
             order = list(self._agents.values())
-            self._dirty.clear()
         else:
             order = [self._agents[a] for a in dict.fromkeys(agent_ids) if a in self._agents]
-            self._dirty.difference_update(agent.id for agent in order)
         self._rng.shuffle(order)  # no agent is always first in line
         out: list[Allocation] = []
         epoch, base, log = self._epoch, self._log_base, self._eligible_log
@@ -753,7 +721,6 @@ class Allocator:
         agent.available = agent.available + _unallocated(part) if agent.allocated else agent.total
         for role, vec in vectors_by_role(part).items():
             self._charge(fw, role or "*", vec, -1.0)
-        self._dirty.add(agent.id)
 
     def _used(self, agent: _Agent) -> Resources:
         used = _EMPTY

@@ -11,6 +11,7 @@ from mesos_runtime.wire.mesos import TaskState
 from mesos_runtime.wire.resources import Resources
 
 from .master import Master
+from .views import offered
 
 _TASK_GAUGES = {
     TaskState.TASK_STAGING: "master/tasks_staging",
@@ -68,9 +69,9 @@ def snapshot(master: Master, is_leader: bool) -> dict[str, float]:
     for agent in agents:
         total = total + agent.total
         used = used + agent.used()
-    offered = master.offered()
+    on_offer = offered(master)
     for name in ("cpus", "mem", "disk", "gpus"):
-        t, u = total.scalar(name), (used + offered).scalar(name)
+        t, u = total.scalar(name), (used + on_offer).scalar(name)
         out[f"master/{name}_total"] = t
         out[f"master/{name}_used"] = u
         out[f"master/{name}_percent"] = round(u / t, 6) if t else 0.0
