@@ -29,7 +29,8 @@ APT_PACKAGES=(
 # Quiet by design: one line per step here, apt's and pip's output in a log whose path (and
 # last lines) are printed only when a step fails.
 log=$(mktemp "${TMPDIR:-/tmp}/infinity-bootstrap.XXXXXX.log")
-trap 'status=$?; ((status)) || rm -f "$log"' EXIT
+local_debs=()  # built here, removed however the script ends
+trap 'status=$?; rm -f "${local_debs[@]}"; ((status)) || rm -f "$log"' EXIT
 step() {
     local what=$1 started=$SECONDS status=0
     shift
@@ -60,7 +61,6 @@ if ((${#missing[@]})); then
         command -v sudo >/dev/null || { echo "bootstrap: run as root to install: ${missing[*]}" >&2; exit 1; }
         sudo="sudo"
     fi
-    local_debs=()
     if [[ " ${missing[*]} " == *" zookeeper "* ]] && ! installed default-jre && ! installed "$HEADLESS_JRE"; then
         deb="$(dirname "$log")/$HEADLESS_JRE.$$.deb"
         step "building $HEADLESS_JRE (zookeeper without the desktop JRE)" bash .ci/headless-jre.sh "$deb"
@@ -70,7 +70,6 @@ if ((${#missing[@]})); then
     step "installing ${#missing[@]} Debian packages (${missing[*]})" \
         $sudo apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 \
         "${local_debs[@]}" "${missing[@]}"
-    rm -f "${local_debs[@]}"
 fi
 
 # The system's Python 3 (>= 3.11): Debian 12 ships 3.11.

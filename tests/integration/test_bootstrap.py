@@ -4,6 +4,7 @@ set-up output kept to one line per step, the full log named only when a step fai
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
@@ -124,8 +125,10 @@ def test_a_failing_step_names_its_log_and_shows_its_end(tmp_path: Path) -> None:
 
 
 def test_a_ready_checkout_bootstraps_in_one_line_and_leaves_no_log(tmp_path: Path) -> None:
-    if not (ROOT / ".venv/.infinity-installed").exists():
-        pytest.skip("this checkout was not bootstrapped")
+    stamp = ROOT / ".venv/.infinity-installed"
+    current = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text().strip() != current:
+        pytest.skip("this checkout's .venv is not bootstrapped from its pyproject.toml")
     result = subprocess.run(
         ["bash", str(ROOT / ".ci/bootstrap.sh")],
         capture_output=True, text=True, check=False, timeout=600,

@@ -1,6 +1,6 @@
 """`infinity cluster up|status|down` through a life a local cluster has: a port picked with
-`--port 0`, a master that dies under `kill -9`, `down` then `up` again on the same port at
-once (TIME_WAIT), and `up` stopped by SIGTERM while it starts. Real subprocesses, one cluster
+`--port 0`, `down` then `up` again on the same port at once (TIME_WAIT), a master that dies
+under `kill -9`, and `up` stopped by SIGTERM while it starts. Real subprocesses, one cluster
 directory; the tests run in file order."""
 
 from __future__ import annotations
@@ -65,6 +65,28 @@ def test_port_zero_starts_the_master_on_a_free_port_that_is_recorded_and_printed
     life.port = state.master.port
 
 
+def time_wait_on(port: int) -> bool:
+    """Whether a TCP socket on 127.0.0.1:`port` is in TIME_WAIT (state 06 in /proc/net/tcp)."""
+    local = f"0100007F:{port:04X}"
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return any(r.split()[1] == local and r.split()[3] == "06" for r in rows)
+
+
+def test_down_then_up_on_the_same_port_at_once(life: Lifecycle) -> None:
+    # the master closes the CLI's connection after answering: TIME_WAIT on its port
+    assert life.run("cluster", "status").returncode == 0
+    down = life.run("cluster", "down")
+    assert down.returncode == 0, down.stderr
+    assert time_wait_on(life.port)
+    up = life.run(*UP, "--port", str(life.port))
+    assert up.returncode == 0, up.stderr
+    assert life.state().master.port == life.port
+    # a port with a live listener is still refused
+    again = infinity(*UP, "--port", str(life.port), "--dir", str(life.directory / "other"),
+                     env=life.env)  # fmt: skip
+    assert again.returncode == 1 and f"port {life.port} on 127.0.0.1 is in use" in again.stderr
+
+
 def test_after_a_master_kill_status_shows_the_processes_and_up_agrees_with_its_hint(
     life: Lifecycle,
 ) -> None:
@@ -81,28 +103,9 @@ def test_after_a_master_kill_status_shows_the_processes_and_up_agrees_with_its_h
     up = life.run(*UP, "--port", str(life.port))
     assert up.returncode == 1
     assert "partly running" in up.stderr and "`infinity cluster down` first" in up.stderr
-
-
-def time_wait_on(port: int) -> bool:
-    """Whether a TCP socket on 127.0.0.1:`port` is in TIME_WAIT (state 06 in /proc/net/tcp)."""
-    local = f"0100007F:{port:04X}"
-    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    return any(r.split()[1] == local and r.split()[3] == "06" for r in rows)
-
-
-def test_down_then_up_on_the_same_port_at_once(life: Lifecycle) -> None:
     down = life.run("cluster", "down")
     assert down.returncode == 0, down.stderr
-    # the killed master's connections (the agent's, the CLI's) left TIME_WAIT behind
-    assert time_wait_on(life.port)
-    up = life.run(*UP, "--port", str(life.port))
-    assert up.returncode == 0, up.stderr
-    assert life.state().master.port == life.port
-    # a port with a live listener is still refused
-    again = infinity(*UP, "--port", str(life.port), "--dir", str(life.directory / "other"),
-                     env=life.env)  # fmt: skip
-    assert again.returncode == 1 and f"port {life.port} on 127.0.0.1 is in use" in again.stderr
-    assert life.run("cluster", "down").returncode == 0
+    assert f"stopped agent pid {state.agents[0].pid}" in down.stdout
 
 
 def test_sigterm_while_up_starts_stops_what_it_started(life: Lifecycle) -> None:
