@@ -23,7 +23,7 @@ import pytest
 
 PREFIX = f"infinity-ctest-{os.getpid()}-"
 BUSYBOX = Path("/bin/busybox")
-APPLETS = ("sh", "sleep", "echo", "cat", "ls", "mkdir", "httpd", "env", "test", "true", "id")
+APPLETS = ("sh", "sleep", "echo", "cat", "ls", "mkdir", "httpd", "env", "test", "true", "id", "dd")
 
 
 def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:

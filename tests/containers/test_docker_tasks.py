@@ -210,6 +210,19 @@ async def test_kill_stops_the_container(images: Images, cluster, driver) -> None
     daemons.wait_until(lambda: name not in container_names(), 60, message="container removed")
 
 
+async def test_a_container_over_its_memory_limit_is_killed(images: Images, driver) -> None:
+    # dd's 256 MB buffer does not fit the task's 32 MB: the kernel kills it in its cgroup.
+    # podman 4.3 on this cgroup v1 host does not report OOMKilled (docs/containers.md), so
+    # the task shows the SIGKILL's status
+    command = shell("dd if=/dev/zero of=/dev/null bs=256M count=1")
+    _, (task,) = await driver.launch(
+        lambda o: command_task(o, command, mem=32, container=docker_container(images.busybox))
+    )
+    done = await driver.framework.wait_terminal(task.task_id.value, 60)
+    assert done.state is TaskState.TASK_FAILED
+    assert done.message == "Command exited with status 137"
+
+
 async def test_bridge_network_publishes_the_port_mapping_on_the_host(
     images: Images, driver
 ) -> None:
