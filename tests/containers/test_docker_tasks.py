@@ -58,6 +58,7 @@ def cluster(
         master.address,
         AGENT_RESOURCES,
         *DOCKER_FLAGS,
+        f"--docker_registry={images.registry}",
         "--isolation=posix/cpu,posix/mem",
         "--registration_backoff_factor=100ms",
         "--executor_reregistration_timeout=5secs",
@@ -278,6 +279,13 @@ async def test_image_archive_fetched_as_a_uri_is_loaded_for_a_mesos_container(
     done = await driver.framework.wait_terminal(task.task_id.value, 90)
     assert done.state is TaskState.TASK_FINISHED, done.message
     assert podman("image", "exists", images.archived, check=False).returncode == 0
+
+
+async def test_an_image_in_the_docker_registry_directory_is_loaded(images: Images, driver) -> None:
+    assert podman("image", "exists", images.registered, check=False).returncode != 0
+    done = await _launch_one(driver, docker_container(images.registered))
+    assert done.state is TaskState.TASK_FINISHED, done.message
+    assert podman("image", "exists", images.registered, check=False).returncode == 0
 
 
 async def test_bad_images_are_refused_with_a_reason(images: Images, driver) -> None:
