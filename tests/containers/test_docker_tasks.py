@@ -249,6 +249,8 @@ async def test_bridge_network_publishes_the_port_mapping_on_the_host(
     await driver.framework.wait_state(tid, TaskState.TASK_RUNNING, 60)
 
     def fetch() -> str | None:
+        ended = [u for u in driver.framework.updates if u.state.is_terminal]
+        assert not ended, f"the task ended: {ended[0].state.value} {ended[0].message}"
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/index.html", timeout=2) as r:
                 return r.read().decode()
