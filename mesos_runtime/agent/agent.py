@@ -873,7 +873,7 @@ class Agent:
 
     def _runs_container(self, container_id: str) -> bool:
         return any(
-            e.container_id == container_id
+            e.container_id == container_id and e.phase is not ExecutorPhase.TERMINATED
             for f in self.frameworks.values()
             for e in f.executors.values()
         )
