@@ -101,11 +101,18 @@ class Podman:
     def __init__(self, binary: str) -> None:
         self.binary = binary
 
-    async def run(self, *args: str, timeout: float | None = COMMAND_TIMEOUT) -> Completed:
+    async def run(
+        self, *args: str, timeout: float | None = COMMAND_TIMEOUT, stdin: Path | None = None
+    ) -> Completed:
+        with contextlib.ExitStack() as stack:
+            source = stack.enter_context(stdin.open("rb")) if stdin else asyncio.subprocess.DEVNULL
+            return await self._run(args, timeout, source)
+
+    async def _run(self, args: tuple[str, ...], timeout: float | None, stdin: Any) -> Completed:
         process = await asyncio.create_subprocess_exec(
             self.binary,
             *args,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=stdin,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -217,12 +224,14 @@ class DockerRuntime:
     async def _ensure_image(self, name: str, *, force: bool, archives: list[Path]) -> None:
         if not force and await self.podman.image_exists(name):
             return
-        loaded = [a for a in archives if is_image_archive(a)]
+        # reading a tarball's member list is disk work: off the event loop
+        loaded = [a for a in archives if await asyncio.to_thread(is_image_archive, a)]
         registry = self._registry_archive(name)
         if registry is not None:
             loaded.append(registry)
         for archive in loaded:
-            done = await self.podman.run("load", "--input", str(archive))
+            # on stdin: `podman load --input` refuses paths with a ':' (<name>:<tag>.tar)
+            done = await self.podman.run("load", stdin=archive, timeout=PULL_TIMEOUT)
             if done.code != 0:
                 raise ImageError(f"Failed to load image archive {archive.name}: {done.why()}")
         if loaded:

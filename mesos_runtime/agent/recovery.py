@@ -54,13 +54,14 @@ class AgentRecovery:
             self._recover_checkpoint()
         finally:
             self._schedule_leftovers()
-        if self.docker is not None:  # adopt the recovered tasks' containers, remove the rest
-            self._spawn(self.docker.reap_orphans(self._runs_container))
+        agent = self.agent
+        if agent.docker is not None:  # adopt the recovered tasks' containers, remove the rest
+            agent._spawn(agent.docker.reap_orphans(self._runs_container))
 
     def _runs_container(self, container_id: str) -> bool:
         return any(
-            e.container_id == container_id
-            for f in self.frameworks.values()
+            e.container_id == container_id and e.phase is not ExecutorPhase.TERMINATED
+            for f in self.agent.frameworks.values()
             for e in f.executors.values()
         )
 

@@ -23,7 +23,7 @@ import pytest
 
 PREFIX = f"infinity-ctest-{os.getpid()}-"
 BUSYBOX = Path("/bin/busybox")
-APPLETS = ("sh", "sleep", "echo", "cat", "ls", "mkdir", "httpd", "env", "test", "true", "id")
+APPLETS = ("sh", "sleep", "echo", "cat", "ls", "mkdir", "httpd", "env", "test", "true", "id", "dd")
 
 
 def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -53,12 +53,15 @@ def our_images() -> list[str]:
 @dataclass(frozen=True)
 class Images:
     """What the tests run: `busybox` in podman's store; `archived`, only in `archive` (a
-    `podman save` tarball), so a task must load it; `missing`, nowhere."""
+    `podman save` tarball), so a task must load it; `registered`, only as
+    `<registry>/<name>:<tag>.tar`; `missing`, nowhere."""
 
     busybox: str
     archived: str
     archive: Path
     missing: str
+    registered: str  # only in `registry` (an agent's --docker_registry directory)
+    registry: Path
 
 
 def _rootfs_tarball(path: Path) -> None:
@@ -98,8 +101,19 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Images]:
     archive = base / "archived.tar"
     podman("save", "--quiet", "--format", "docker-archive", "--output", str(archive), archived)
     podman("rmi", archived)
+    registered = f"localhost/{PREFIX}registered:1"
+    registry = base / "registry"
+    registry.mkdir()
+    podman("tag", busybox, registered)
+    # `podman save` refuses a ':' in the file name that Mesos' registry layout has
+    saved = registry / "saved.tar"
+    podman("save", "--quiet", "--format", "docker-archive", "--output", str(saved), registered)
+    saved.rename(registry / f"{registered.removeprefix('localhost/')}.tar")
+    podman("rmi", registered)
     try:
-        yield Images(busybox, archived, archive, f"localhost/{PREFIX}missing:1")
+        yield Images(
+            busybox, archived, archive, f"localhost/{PREFIX}missing:1", registered, registry
+        )
     finally:
         cleanup()
 

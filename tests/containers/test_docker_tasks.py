@@ -58,6 +58,7 @@ def cluster(
         master.address,
         AGENT_RESOURCES,
         *DOCKER_FLAGS,
+        f"--docker_registry={images.registry}",
         "--isolation=posix/cpu,posix/mem",
         "--registration_backoff_factor=100ms",
         "--executor_reregistration_timeout=5secs",
@@ -210,6 +211,19 @@ async def test_kill_stops_the_container(images: Images, cluster, driver) -> None
     daemons.wait_until(lambda: name not in container_names(), 60, message="container removed")
 
 
+async def test_a_container_over_its_memory_limit_is_killed(images: Images, driver) -> None:
+    # dd's 256 MB buffer does not fit the task's 32 MB: the kernel kills it in its cgroup.
+    # podman 4.3 on this cgroup v1 host does not report OOMKilled (docs/containers.md), so
+    # the task shows the SIGKILL's status
+    command = shell("dd if=/dev/zero of=/dev/null bs=256M count=1")
+    _, (task,) = await driver.launch(
+        lambda o: command_task(o, command, mem=32, container=docker_container(images.busybox))
+    )
+    done = await driver.framework.wait_terminal(task.task_id.value, 60)
+    assert done.state is TaskState.TASK_FAILED
+    assert done.message == "Command exited with status 137"
+
+
 async def test_bridge_network_publishes_the_port_mapping_on_the_host(
     images: Images, driver
 ) -> None:
@@ -235,6 +249,8 @@ async def test_bridge_network_publishes_the_port_mapping_on_the_host(
     await driver.framework.wait_state(tid, TaskState.TASK_RUNNING, 60)
 
     def fetch() -> str | None:
+        ended = [u for u in driver.framework.updates if u.state.is_terminal]
+        assert not ended, f"the task ended: {ended[0].state.value} {ended[0].message}"
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/index.html", timeout=2) as r:
                 return r.read().decode()
@@ -265,6 +281,13 @@ async def test_image_archive_fetched_as_a_uri_is_loaded_for_a_mesos_container(
     done = await driver.framework.wait_terminal(task.task_id.value, 90)
     assert done.state is TaskState.TASK_FINISHED, done.message
     assert podman("image", "exists", images.archived, check=False).returncode == 0
+
+
+async def test_an_image_in_the_docker_registry_directory_is_loaded(images: Images, driver) -> None:
+    assert podman("image", "exists", images.registered, check=False).returncode != 0
+    done = await _launch_one(driver, docker_container(images.registered))
+    assert done.state is TaskState.TASK_FINISHED, done.message
+    assert podman("image", "exists", images.registered, check=False).returncode == 0
 
 
 async def test_bad_images_are_refused_with_a_reason(images: Images, driver) -> None:

@@ -103,6 +103,23 @@ def test_args_run_after_the_image_and_scaling_adds_containers(
     marathon_api.remove("/sleepers")
 
 
+def test_a_mesos_container_app_runs_its_docker_image(
+    marathon_api: Marathon, images: Images
+) -> None:
+    app = {
+        "id": "/unified",
+        "cmd": "test -e /bin/busybox && echo in-image > marker && sleep 300",
+        "cpus": 0.1,
+        "mem": 32,
+        "container": {"type": "MESOS", "docker": {"image": images.busybox}},
+    }
+    assert marathon_api("POST", "/v2/apps", app).status == 201
+    marathon_api.wait_running("/unified", 1)
+    daemons.wait_until(lambda: len(our_containers()) == 1, 60, message="one container")
+    marathon_api.remove("/unified")
+    daemons.wait_until(lambda: not our_containers(), 60, message="container removed")
+
+
 @pytest.mark.parametrize(
     ("container", "path", "words"),
     [
