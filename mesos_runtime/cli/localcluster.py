@@ -379,7 +379,18 @@ def _spawn(
             start_new_session=True,
             close_fds=True,
         )
+    # Popen returns once exec has begun; the new command line shows in /proc a moment later
+    # (under load, long enough for `is_ours` to take the daemon for gone): wait for it
+    deadline = time.monotonic() + 10
     info = _proc_info(child.pid)
+    while (
+        info is not None
+        and info[2] != "Z"
+        and f"mesos_runtime.{kind}.main" not in info[0]
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.01)
+        info = _proc_info(child.pid)
     return Process(
         kind=kind,
         pid=child.pid,
@@ -413,10 +424,11 @@ def _start_marathon(
 def _wait_healthy(process: Process, timeout: float, path: str = "/health") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _reap([process])
-        if not process.is_ours():
+        gone = not process.is_ours()
+        ended = _exit_status(process)  # after is_ours: a child that just exited is reaped here
+        if gone or ended:
             raise ClusterError(
-                f"{process.kind} on port {process.port} exited during start-up; "
+                f"{process.kind} on port {process.port} exited during start-up{ended}; "
                 f"its log ({process.log}) ends with:\n{log_tail(process)}"
             )
         try:
@@ -515,6 +527,18 @@ def _proc_info(pid: int) -> tuple[str, int, str] | None:
 def _signal(process: Process, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(process.pid, sig)
+
+
+def _exit_status(process: Process) -> str:
+    """` (exit status N)` / ` (killed by SIGX)` once our child has ended, else ``."""
+    try:
+        pid, status = os.waitpid(process.pid, os.WNOHANG)
+    except (ChildProcessError, OSError):
+        return ""
+    if pid == 0:
+        return ""
+    code = os.waitstatus_to_exitcode(status)
+    return f" (killed by {signal.Signals(-code).name})" if code < 0 else f" (exit status {code})"
 
 
 def _reap(processes: Sequence[Process]) -> None:

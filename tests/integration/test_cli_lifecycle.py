@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,8 +74,12 @@ def time_wait_on(port: int) -> bool:
 
 
 def test_down_then_up_on_the_same_port_at_once(life: Lifecycle) -> None:
-    # the master closes the CLI's connection after answering: TIME_WAIT on its port
-    assert life.run("cluster", "status").returncode == 0
+    # a connection the master closes first (its answer to `Connection: close`, read to the
+    # end) leaves TIME_WAIT on the master's port, as a client's requests do
+    with socket.create_connection(("127.0.0.1", life.port), timeout=10) as client:
+        client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        while client.recv(4096):
+            pass
     down = life.run("cluster", "down")
     assert down.returncode == 0, down.stderr
     assert time_wait_on(life.port)
@@ -130,3 +135,12 @@ def test_sigterm_while_up_starts_stops_what_it_started(life: Lifecycle) -> None:
     assert "interrupted: stopped the daemons it had started" in stderr
     assert not state.master.is_ours()
     assert ClusterState.load(life.directory) is None
+
+
+def test_a_daemon_failing_at_start_up_is_named_with_its_exit_status(life: Lifecycle) -> None:
+    up = life.run("cluster", "up", "--agents", "1", "--no-marathon", "--port", "0",
+                  "--resources", "cpus:x")  # fmt: skip
+    assert up.returncode == 1
+    assert "agent on port" in up.stderr and "exited during start-up (exit status 1)" in up.stderr
+    assert "'cpus:x' is not a number" in up.stderr  # the end of its log
+    assert ClusterState.load(life.directory) is None  # the master it started is stopped too
