@@ -25,6 +25,7 @@ import aiohttp
 from mesos_runtime.discovery import LeaderDetector, await_other_leader, open_detector
 from mesos_runtime.security.authentication import basic_header
 from mesos_runtime.wire import recordio
+from mesos_runtime.wire.address import join_host_port, split_host_port
 from mesos_runtime.wire.agent_channel import (
     BATCHED_UPDATES_VERSION,
     CHANNEL_PATH,
@@ -52,8 +53,7 @@ PINGS_BEFORE_LOST = 5
 
 
 def _address(endpoint: tuple[str, int]) -> str:
-    host, port = endpoint
-    return f"{host}:{port}"
+    return join_host_port(*endpoint)
 
 
 class MasterLink:
@@ -172,8 +172,7 @@ class MasterLink:
             return
         failed = None
         if self._failed:
-            host, _, port = self._failed.rpartition(":")
-            failed = (host, int(port))
+            failed = split_host_port(self._failed, 5050)
         await await_other_leader(self._detector, failed, delay)
 
     async def _subscribe(self, address: str) -> None:
