@@ -367,6 +367,39 @@ async def test_agent_restart_adopts_running_containers_and_removes_orphans(
         await client.close()
 
 
+async def test_agent_restarted_with_recover_cleanup_kills_its_containers(
+    images: Images, cluster
+) -> None:
+    master, agent = cluster
+    d, client = await _driver(master)
+    try:
+        _, (task,) = await d.launch(
+            lambda o: command_task(
+                o, shell("sleep 300"), container=docker_container(images.busybox)
+            )
+        )
+        tid = task.task_id.value
+        await d.framework.wait_state(tid, TaskState.TASK_RUNNING, 60)
+        name = f"{PREFIX}{Path(find_executor(agent, tid)['directory']).name}"
+        daemons.wait_until(lambda: name in container_names(), 60, message="container running")
+        agent.kill()
+        agent.args.append("--recover=cleanup")  # the last flag wins
+        try:
+            agent.start()
+        finally:
+            agent.args.pop()
+        lost = await d.framework.wait_terminal(tid, 60)
+        assert lost.state is TaskState.TASK_LOST
+        assert lost.reason is StatusReason.REASON_AGENT_RESTARTED
+        daemons.wait_until(lambda: name not in container_names(), 60, message="container removed")
+    finally:
+        with contextlib.suppress(Exception):
+            await client.teardown()
+        d.framework.stop()
+        await asyncio.gather(d.loop_task, return_exceptions=True)
+        await client.close()
+
+
 async def test_agent_without_the_docker_containerizer_fails_docker_tasks(
     tmp_path: Path, images: Images
 ) -> None:
