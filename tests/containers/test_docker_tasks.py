@@ -23,6 +23,8 @@ from mesos_runtime.wire.mesos import (
     FrameworkCapability,
     FrameworkCapabilityType,
     FrameworkInfo,
+    HealthCheck,
+    HealthCheckType,
     KillPolicy,
     Offer,
     StatusReason,
@@ -222,6 +224,31 @@ async def test_a_container_over_its_memory_limit_is_killed(images: Images, drive
     done = await driver.framework.wait_terminal(task.task_id.value, 60)
     assert done.state is TaskState.TASK_FAILED
     assert done.message == "Command exited with status 137"
+
+
+async def test_a_command_health_check_runs_inside_the_container(images: Images, driver) -> None:
+    # /www/index.html exists in the image only, not on the host
+    check = HealthCheck(
+        type=HealthCheckType.COMMAND,
+        command=shell("test -f /www/index.html && test $PWD = $MESOS_SANDBOX"),
+        delay_seconds=0,
+        interval_seconds=1,
+        grace_period_seconds=30,
+    )
+    _, (task,) = await driver.launch(
+        lambda o: command_task(
+            o, shell("sleep 300"), container=docker_container(images.busybox), health_check=check
+        )
+    )
+    tid = task.task_id.value
+    healthy = await driver.framework.wait(
+        lambda: [u for u in driver.framework.updates if u.task_id.value == tid and u.healthy],
+        60,
+        "a healthy update",
+    )
+    assert healthy[0].state is TaskState.TASK_RUNNING
+    await driver.client.kill(tid, healthy[0].agent_id)
+    assert (await driver.framework.wait_terminal(tid, 30)).state is TaskState.TASK_KILLED
 
 
 async def test_bridge_network_publishes_the_port_mapping_on_the_host(
