@@ -1,5 +1,6 @@
-"""End to end: plain `ansible-playbook` over SSH takes four fresh Debian hosts to an HA
-cluster, a second run changes nothing, the cluster fails over with its tasks running,
+"""End to end: plain `ansible-playbook` over SSH: check mode on four fresh Debian hosts
+reports the rollout and changes nothing, then site.yml takes them to an HA cluster, a
+second run changes nothing, the cluster fails over with its tasks running,
 upgrade.yml to a new wheel keeps a long task running, remove-node.yml drains first, bad
 input is refused before anything changes, and reset.yml tears it all down idempotently.
 The tests run in this order on the same hosts (module fixture `site`)."""
@@ -41,6 +42,21 @@ def leader(site: Site) -> str:
     return wait_until(
         lambda: checks.leader_url(site.ips("masters")), 60, message="exactly one leading master"
     )
+
+
+def test_check_mode_on_fresh_hosts_completes_and_changes_nothing(site: Site) -> None:
+    before = fingerprints(site)
+    run = site.playbook("site.yml", "--check")
+    assert run.returncode == 0, run.output[-5000:]
+    recap = run.recap()
+    assert set(recap) == {h.name for h in site.cluster.hosts}
+    assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in recap.values()), recap
+    # it reports what a real run would do, and does none of it
+    assert all(r["changed"] > 0 for r in recap.values()), recap
+    assert "would install zookeeper" in run.output
+    assert fingerprints(site) == before
+    untouched = site.ssh("itest-1", "dpkg-query -W zookeeper; systemctl cat zookeeper")
+    assert untouched.returncode != 0, untouched.stdout
 
 
 def test_site_yml_converges_fresh_hosts_to_a_working_cluster(site: Site) -> None:

@@ -1,10 +1,15 @@
 """The zookeeper role on one host: a standalone member serving on the cluster address only."""
 
+import os
+
 import testinfra
+
+# the scenario's container: this role's own, or that of a scenario converging it too
+HOST = os.environ.get("INFINITY_ROLE_HOST", "mrole-zookeeper")
 
 
 def test_zookeeper_serves_on_the_cluster_address_only() -> None:
-    host = testinfra.get_host("podman://mrole-zookeeper")
+    host = testinfra.get_host(f"podman://{HOST}")
     assert host.service("zookeeper").is_running
     assert host.service("zookeeper").is_enabled
     assert host.check_output("/usr/local/sbin/zookeeper-mode") == "standalone"
