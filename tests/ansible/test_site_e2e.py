@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -108,27 +109,10 @@ def test_bad_inventories_and_variables_are_refused_before_anything_changes(
     def even(doc: dict[str, Any]) -> None:
         doc["all"]["children"]["zookeeper"]["hosts"].pop("itest-3")
 
-    run = site.playbook("site.yml", inventory=site.variant("even", even))
-    assert run.returncode != 0
-    assert "inventory group 'zookeeper' has 2 hosts" in run.output
-
-    run = site.playbook("site.yml", "-e", "mesos_agent_resorces=cpus:1")
-    assert run.returncode != 0
-    assert "unknown variable(s) mesos_agent_resorces" in run.output
-
-    run = site.playbook("site.yml", "-e", "zookeeper_client_port=two")
-    assert run.returncode != 0
-    assert "zookeeper_client_port" in run.output and "int" in run.output
-
     def unreachable(doc: dict[str, Any]) -> None:
         # an address on the test network where no host answers
         doc["all"]["hosts"]["itest-ghost"] = {"ansible_host": "198.18.0.254"}
         doc["all"]["children"]["agents"]["hosts"]["itest-ghost"] = {}
-
-    ghost = site.variant("ghost", unreachable)
-    run = site.playbook("site.yml", "-e", "ansible_ssh_timeout=3", inventory=ghost)
-    assert run.returncode != 0
-    assert "itest-ghost" in run.output and "UNREACHABLE" in run.output
 
     # an unknown host key: Ansible (StrictHostKeyChecking=yes) and `infinity node` refuse it
     empty = tmp_path / "known_hosts"
@@ -140,14 +124,49 @@ def test_bad_inventories_and_variables_are_refused_before_anything_changes(
         )
 
     strangers = site.variant("strangers", unknown_key)
-    run = site.playbook("site.yml", inventory=strangers, control_dir="cp-strangers")
+    variants = {"even": site.variant("even", even), "ghost": site.variant("ghost", unreachable)}
+    # each refused before any play changes a host: independent, so run side by side
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        runs = {
+            "even": pool.submit(site.playbook, "site.yml", inventory=variants["even"]),
+            "typo": pool.submit(site.playbook, "site.yml", "-e", "mesos_agent_resorces=cpus:1"),
+            "type": pool.submit(site.playbook, "site.yml", "-e", "zookeeper_client_port=two"),
+            "ghost": pool.submit(
+                site.playbook,
+                "site.yml",
+                *("-e", "ansible_ssh_timeout=3"),
+                inventory=variants["ghost"],
+            ),
+            "strangers": pool.submit(
+                site.playbook, "site.yml", inventory=strangers, control_dir="cp-strangers"
+            ),
+            "node-key": pool.submit(
+                site.infinity, "ssh", "itest-1", "--", "true", inventory=strangers
+            ),
+            "node-host": pool.submit(site.infinity, "drain", "no-such-host"),
+        }
+        done = {name: future.result() for name, future in runs.items()}
+
+    run = done["even"]
+    assert run.returncode != 0
+    assert "inventory group 'zookeeper' has 2 hosts" in run.output
+    run = done["typo"]
+    assert run.returncode != 0
+    assert "unknown variable(s) mesos_agent_resorces" in run.output
+    run = done["type"]
+    assert run.returncode != 0
+    assert "zookeeper_client_port" in run.output and "int" in run.output
+    run = done["ghost"]
+    assert run.returncode != 0
+    assert "itest-ghost" in run.output and "UNREACHABLE" in run.output
+    run = done["strangers"]
     assert run.returncode != 0
     assert "Host key verification failed" in run.output
-    node = site.infinity("ssh", "itest-1", "--", "true", inventory=strangers)
+
+    node = done["node-key"]
     assert node.returncode == 1
     assert "is not in known_hosts" in node.stderr and "--accept-unknown-host-keys" in node.stderr
-
-    node = site.infinity("drain", "no-such-host")
+    node = done["node-host"]
     assert node.returncode == 1
     assert "host 'no-such-host' is not in the inventory" in node.stderr
     assert "itest-1" in node.stderr
