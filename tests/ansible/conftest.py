@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mesos_runtime.ops import wheelhouse
-from tests.harness import testhosts
+from tests.harness import testhosts, zookeeper_tarball
 from tests.harness.playbooks import BIN, REPO, Site, make_site
 
 __all__ = ["REPO", "ROLES", "SCENARIO_OF", "MoleculeRun", "Site", "molecule_runs", "site"]
@@ -49,8 +49,10 @@ class MoleculeRun:
         return self.output[-8000:]
 
 
-def _molecule(scenario: str, directory: Path, work: Path) -> MoleculeRun:
-    env = dict(os.environ)
+def _molecule(
+    scenario: str, directory: Path, work: Path, extra_env: dict[str, str] | None = None
+) -> MoleculeRun:
+    env = dict(os.environ, **(extra_env or {}))
     env.update(
         {
             # molecule finds ansible-config and ansible-playbook on PATH
@@ -93,14 +95,25 @@ def molecule_runs(
     for name in names:
         (testhosts.CACHE / "apt" / name).mkdir(parents=True, exist_ok=True)
     work = tmp_path_factory.mktemp("molecule")
-    pool = ThreadPoolExecutor(max_workers=MOLECULE_PARALLEL, thread_name_prefix="molecule")
-    runs = {"site": pool.submit(_molecule, "site", REPO, work)}
-    for role in scenarios:
-        runs[role] = pool.submit(_molecule, role, REPO / "roles" / role, work)
-    try:
-        yield runs
-    finally:
-        pool.shutdown(wait=True)
+    # the zookeeper scenario installs an Apache-layout release, fetched by the controller
+    # from this loopback "mirror", after refusing it with a wrong checksum
+    tarball, version, sha512 = zookeeper_tarball.build(work / "mirror")
+    with zookeeper_tarball.served(tarball.parent) as mirror:
+        release = {
+            "INFINITY_ZK_TARBALL_URL": f"{mirror}/{tarball.name}",
+            "INFINITY_ZK_TARBALL_VERSION": version,
+            "INFINITY_ZK_TARBALL_CHECKSUM": f"sha512:{sha512}",
+            "INFINITY_ZK_TARBALL_CACHE": str(work / "zookeeper-cache"),
+        }
+        pool = ThreadPoolExecutor(max_workers=MOLECULE_PARALLEL, thread_name_prefix="molecule")
+        runs = {"site": pool.submit(_molecule, "site", REPO, work)}
+        for role in scenarios:
+            env = release if role == "zookeeper" else None
+            runs[role] = pool.submit(_molecule, role, REPO / "roles" / role, work, env)
+        try:
+            yield runs
+        finally:
+            pool.shutdown(wait=True)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import tarfile
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -87,9 +88,51 @@ def test_site_yml_converges_fresh_hosts_to_a_working_cluster(site: Site) -> None
     journal = site.ssh("itest-2", "journalctl -u mesos-agent --no-pager -n 50").stdout
     assert "registered with master" in journal
     unit = site.ssh(
-        "itest-2", "systemctl show -p Restart mesos-master mesos-agent zookeeper"
+        "itest-2", "systemctl show -p Restart mesos-master mesos-agent zookeeper marathon"
     ).stdout
-    assert unit.split() == ["Restart=always"] * 3
+    assert unit.split() == ["Restart=always"] * 4
+
+
+def test_marathon_on_the_masters_elects_one_leader_and_runs_an_app(site: Site) -> None:
+    masters = site.ips("masters")
+    marathon = wait_until(
+        lambda: checks.marathon_leader(masters), 90, message="one Marathon leader"
+    )
+    info = checks.get_json(marathon + "/v2/info")
+    assert info["elected"] is True
+    frameworks = checks.get_json(leader(site) + "/api/v1", {"type": "GET_FRAMEWORKS"})
+    names = [f["framework_info"]["name"] for f in frameworks["get_frameworks"]["frameworks"]]
+    assert names.count("marathon") == 1
+    # an app through a standby instance (it proxies to the leader), running on an agent
+    leading = marathon.split("//")[1].rsplit(":", 1)[0]
+    standby = next(ip for ip in masters if ip != leading)
+    app = {"id": "/e2e/sleeper", "cmd": "sleep 3600", "cpus": 0.1, "mem": 32, "instances": 1}
+    checks.get_json(f"http://{standby}:8080/v2/apps", app)
+    running = wait_until(
+        lambda: (
+            (t := checks.get_json(marathon + "/v2/apps/e2e/sleeper")["app"])["tasksRunning"] == 1
+            and t
+        ),
+        120,
+        message="the app's instance running",
+    )
+    assert running["instances"] == 1
+    states = checks.task_states(leader(site))
+    (task,) = [s for t, s in states.items() if t.startswith("e2e_sleeper")]
+    assert task == "TASK_RUNNING"
+    # gone again: the later tests count the agents' tasks
+    request = urllib.request.Request(marathon + "/v2/apps/e2e/sleeper", method="DELETE")
+    urllib.request.urlopen(request, timeout=10).close()
+    wait_until(
+        lambda: (
+            not any(
+                t.startswith("e2e_sleeper") and s == "TASK_RUNNING"
+                for t, s in checks.task_states(leader(site)).items()
+            )
+        ),
+        60,
+        message="the app's task killed",
+    )
 
 
 def test_a_second_site_run_changes_nothing_and_check_mode_agrees(site: Site) -> None:
