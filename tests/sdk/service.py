@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import urllib.error
@@ -75,13 +76,15 @@ def start_cluster(root: Path) -> Cluster:
     )
     master.start()
     agents = []
+    # every agent is on 127.0.0.1: give each its own ports, as separate hosts have, and
+    # keep clear of the 31000s other tests' agents offer on this machine
+    base = random.randrange(20000, 29000, 300)
     for i, host in enumerate(HOSTS):
-        # every agent is on 127.0.0.1: give each its own ports, as separate hosts have
-        first = 31000 + 300 * i
+        first = base + 100 * i
         agent = daemons.agent(
             root / host,
             master.address,
-            f"--resources=cpus:2;mem:1024;disk:1024;ports:[{first}-{first + 299}]",
+            f"--resources=cpus:2;mem:1024;disk:1024;ports:[{first}-{first + 99}]",
             f"--hostname={host}",
             f"--attributes=zone:{host}",
         )

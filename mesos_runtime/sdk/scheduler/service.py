@@ -90,6 +90,8 @@ class ServiceScheduler(ApiViews, Framework):
         self.plans = await self.store.plans()
         self.finished = await self.state.all_json("finished")
         await self.tracker.load()
+        stored_id = await self.state.framework_id()
+        self.framework_id = stored_id.value if stored_id else None
         target = await self.store.target()
         if target is not None and target.id != self.target:
             self._check_shrink(target)

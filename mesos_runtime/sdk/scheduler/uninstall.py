@@ -107,8 +107,8 @@ class Uninstaller(Framework):
     def endpoints(self) -> dict[str, dict[str, list[str]]]:
         return {}
 
-    def target_spec(self) -> str:
-        return self.cfg.spec_text
+    def target_spec(self) -> dict[str, Any]:
+        return {"id": None, "name": self.cfg.service_name, "spec": self.cfg.spec_text}
 
     def framework_id_value(self) -> str | None:
         return self.framework_id
