@@ -212,9 +212,11 @@ def test_an_agent_gone_past_the_timeout_has_its_pod_replaced_elsewhere(
     lost.kill(signal.SIGKILL)
     try:
         after = daemons.wait_until(
-            lambda: (p := instance(service, "web-1"))["hostname"] not in (None, before["hostname"])
-            and p["tasks"][0]["healthy"]
-            and p,
+            lambda: (
+                (p := instance(service, "web-1"))["hostname"] not in (None, before["hostname"])
+                and p["tasks"][0]["healthy"]
+                and p
+            ),
             60,
             interval=0.3,
             message=f"web-1 replaced\n{service.log_tail()}",

@@ -81,7 +81,6 @@ async def serve(cfg: SchedulerConfig) -> int:
 async def _lead(
     cfg: SchedulerConfig, state: SchedulerState, stop: asyncio.Event, lost: asyncio.Event
 ) -> int:
-    holder: dict[str, object] = {}
     scheduler: ServiceScheduler | Uninstaller
     # bind first: the API's address is the framework's webui_url
     sock = socket.socket()
@@ -96,7 +95,6 @@ async def _lead(
         scheduler = ServiceScheduler(cfg, state, url)
         await scheduler.load()
         registered = True
-    holder["scheduler"] = scheduler
     runner = web.AppRunner(make_app(scheduler), access_log=None)
     await runner.setup()
     site = web.SockSite(runner, sock)
@@ -104,6 +102,7 @@ async def _lead(
     log.info("serving the scheduler API on %s", url)
     try:
         framework = None
+        client: SchedulerClient | None = None
         if registered:
             info = framework_info(
                 cfg.service_name,
@@ -139,4 +138,6 @@ async def _lead(
             return 3
         return 0
     finally:
+        if client is not None:
+            await client.close()
         await runner.cleanup()

@@ -35,8 +35,8 @@ from mesos_runtime.wire.scheduler import Subscribed
 
 from .config import SchedulerConfig
 from .evaluate import CONFIG_LABEL, Evaluation, Evaluator, task_name_of
-from .views import ApiViews
 from .records import PodRecord, ServiceStore, TargetConfig, config_id
+from .views import ApiViews
 
 __all__ = ["ServiceScheduler"]
 
@@ -163,14 +163,8 @@ class ServiceScheduler(ApiViews, Framework):
             pod_name, index, task = where
             instance = f"{pod_name}-{index}"
             pod_record = self.pods.get(instance)
-            if status.state in _AGENT_GONE and pod_record is not None:
-                if pod_record.failed_since is None and pod_record.agent_id == record.agent_id:
-                    pod_record.failed_since = time.time()
-                    await self.store.put_pod(pod_record)
-            elif status.state is TaskState.TASK_RUNNING and pod_record is not None:
-                if pod_record.failed_since is not None:
-                    pod_record.failed_since = None
-                    await self.store.put_pod(pod_record)
+            if pod_record is not None:
+                await self._agent_health(pod_record, record, status)
             if status.state.is_terminal:
                 on_purpose = task_id in self.killing
                 self.killing.discard(task_id)
@@ -193,10 +187,24 @@ class ServiceScheduler(ApiViews, Framework):
                 operations = self._cleanup(offer)
                 available = Resources.from_wire(offer.resources)
                 launched: list[Evaluation] = []
+                for record in self._to_place(wanted):
+                    if record.name in taken:
+                        continue
+                    placed = self._evaluate(offer, available, record, [])
+                    if isinstance(placed, str):
+                        continue
+                    taken.add(record.name)
+                    available = available - placed.used
+                    self.pods[record.name] = placed.pod
+                    await self.store.put_pod(placed.pod)
+                    operations.extend(placed.operations)
+                    log.info("reserved %s on %s", record.name, offer.hostname)
                 for step in wanted:
                     if step.asset in taken:
                         continue
-                    result = self._evaluate(offer, available, step)
+                    if self._waits_for_peers(step):
+                        continue
+                    result = self._evaluate(offer, available, self._record(step), step.tasks)
                     if isinstance(result, str):
                         log.debug("offer %s for %s: %s", offer.id.value, step.name, result)
                         continue
@@ -251,6 +259,18 @@ class ServiceScheduler(ApiViews, Framework):
         )
         log.info("recovery: %s %s (%s)", kind, asset, why)
 
+    async def _agent_health(
+        self, pod_record: PodRecord, record: TaskRecord, status: TaskStatus
+    ) -> None:
+        """When the instance's agent went away (for the permanent-failure timeout), or is back."""
+        if status.state in _AGENT_GONE:
+            if pod_record.failed_since is None and pod_record.agent_id == record.agent_id:
+                pod_record.failed_since = time.time()
+                await self.store.put_pod(pod_record)
+        elif status.state is TaskState.TASK_RUNNING and pod_record.failed_since is not None:
+            pod_record.failed_since = None
+            await self.store.put_pod(pod_record)
+
     async def restart_pod(self, instance: str) -> list[str]:
         """Kill the instance's tasks; the recovery plan relaunches them in place."""
         pod, index = self._instance(instance)
@@ -264,7 +284,6 @@ class ServiceScheduler(ApiViews, Framework):
 
     async def replace_pod(self, instance: str) -> list[str]:
         """Kill the instance's tasks and place it afresh, on another agent when there is one."""
-        pod, index = self._instance(instance)
         killed = await self._kill_instance(instance)
         await self._unplace(instance, "replaced by the operator")
         await self.progress(new_work=True)
@@ -288,9 +307,9 @@ class ServiceScheduler(ApiViews, Framework):
             await self.store.put_pod(record)
         for tracked in list(self.tracker.records.values()):
             where = self._task_of(tracked)
-            if where is not None and f"{where[0]}-{where[1]}" == instance:
-                if tracked.status is not None and tracked.status.state in _AGENT_GONE:
-                    await self.tracker.forget(tracked.task_id)
+            gone = tracked.status is not None and tracked.status.state in _AGENT_GONE
+            if gone and where is not None and f"{where[0]}-{where[1]}" == instance:
+                await self.tracker.forget(tracked.task_id)
         self._recover(pod, index, self.spec.pod(pod).tasks[0].name, why, kind="replace")
 
     async def _kill_instance(self, instance: str) -> list[str]:
@@ -440,10 +459,7 @@ class ServiceScheduler(ApiViews, Framework):
 
     def _blocked(self, step: Step) -> bool:
         """Old tasks of the step still run (being killed), or the instance is unreachable."""
-        for name in step.tasks:
-            if self._live_tasks(step.asset, name):
-                return True
-        return False
+        return any(self._live_tasks(step.asset, name) for name in step.tasks)
 
     async def progress(self, new_work: bool = False) -> None:
         """Advance every open step, kill what a step replaces, and say whether offers are wanted."""
@@ -486,22 +502,52 @@ class ServiceScheduler(ApiViews, Framework):
     def _time(self, step: Step, event: str) -> None:
         self.timings.setdefault(step.name, {}).setdefault(event, time.time())
 
-    def _evaluate(self, offer: Offer, available: Resources, step: Step) -> Evaluation | str:
-        pod = self.spec.pod(step.pod)
-        record = self.pods.get(step.asset) or PodRecord(
+    def _record(self, step: Step) -> PodRecord:
+        return self.pods.get(step.asset) or PodRecord(
             name=step.asset, pod=step.pod, index=step.index
         )
+
+    def _templated(self, pod: str) -> bool:
+        return any(t.configs for t in self.spec.pod(pod).tasks)
+
+    def _to_place(self, wanted: list[Step]) -> list[PodRecord]:
+        """Unplaced instances of pod types whose wanted steps render config templates:
+        their peers' addresses must all be known first, so the whole type is reserved
+        before any of its tasks launch."""
+        out = []
+        for pod_name in dict.fromkeys(s.pod for s in wanted if self._templated(s.pod)):
+            pod = self.spec.pod(pod_name)
+            for index in range(pod.count):
+                name = pod.instance_name(index)
+                record = self.pods.get(name) or PodRecord(name=name, pod=pod_name, index=index)
+                if record.reservation_id is None:
+                    out.append(record)
+        return out
+
+    def _waits_for_peers(self, step: Step) -> bool:
+        if not self._templated(step.pod):
+            return False
+        pod = self.spec.pod(step.pod)
+        return any(
+            (r := self.pods.get(pod.instance_name(i))) is None or r.reservation_id is None
+            for i in range(pod.count)
+        )
+
+    def _evaluate(
+        self, offer: Offer, available: Resources, record: PodRecord, step_tasks: list[str]
+    ) -> Evaluation | str:
+        pod = self.spec.pod(record.pod)
         placed = [
             p
             for p in self.pods.values()
-            if p.pod == step.pod and p.name != step.asset and p.reservation_id is not None
+            if p.pod == record.pod and p.name != record.name and p.reservation_id is not None
         ]
         tasks = [
             t
-            for t in step.tasks
+            for t in step_tasks
             if not (
                 pod.task(t).goal is not Goal.RUNNING
-                and self._finished_ok(task_name_of(step.asset, t), pod.task(t).goal)
+                and self._finished_ok(task_name_of(record.name, t), pod.task(t).goal)
             )
         ]
         return self.evaluator.evaluate(

@@ -134,9 +134,8 @@ class Uninstaller(Framework):
     async def update(self, client: SchedulerClient, status: TaskStatus) -> None:
         record = await self.tracker.update(status)
         kill = self.plan.phases[0]
-        if record is None:
-            if not status.state.is_terminal:
-                await client.kill(status.task_id, status.agent_id)
+        if record is None and not status.state.is_terminal:
+            await client.kill(status.task_id, status.agent_id)
                 kill.steps.append(
                     Step(name=status.task_id.value, pod="task", index=0, status=Status.STARTING)
                 )
