@@ -136,9 +136,9 @@ class Uninstaller(Framework):
         kill = self.plan.phases[0]
         if record is None and not status.state.is_terminal:
             await client.kill(status.task_id, status.agent_id)
-                kill.steps.append(
-                    Step(name=status.task_id.value, pod="task", index=0, status=Status.STARTING)
-                )
+            kill.steps.append(
+                Step(name=status.task_id.value, pod="task", index=0, status=Status.STARTING)
+            )
         if status.state.is_terminal:
             for step in kill.steps:
                 if status.task_id.value in (*step.tasks, step.name):
