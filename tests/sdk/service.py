@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import daemons
+from tests.integration.test_agent_tasks import kill_leftover_tasks
 
 HOSTS = ("host-a", "host-b", "host-c")
 
@@ -65,6 +66,13 @@ class Cluster:
 
     def agent_by_host(self, hostname: str) -> daemons.Daemon:
         return self.agents[HOSTS.index(hostname)]
+
+    def stop(self) -> None:
+        for agent in self.agents:
+            agent.stop()
+            # stopped agents leave their tasks running (to recover them): end ours
+            kill_leftover_tasks(agent.work_dir)
+        self.master.stop()
 
 
 def start_cluster(root: Path) -> Cluster:

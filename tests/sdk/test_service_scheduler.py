@@ -30,9 +30,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         yield c
     finally:
-        for agent in c.agents:
-            agent.stop()
-        c.master.stop()
+        c.stop()
 
 
 @pytest.fixture(scope="module")
