@@ -412,6 +412,10 @@ class ServiceScheduler(ApiViews, Framework):
             checked = pod.task(name).readiness_check or pod.task(name).health_check
             if running and goal is Goal.RUNNING and (checked is None or record.status.healthy):
                 states.append(Status.COMPLETE)
+                if record.status.timestamp:  # when the agent saw it ready (for the benchmark)
+                    self.timings.setdefault(step.name, {}).setdefault(
+                        "ready", record.status.timestamp
+                    )
             elif running:
                 states.append(Status.STARTED)
             else:
