@@ -82,6 +82,8 @@ class ServiceScheduler(ApiViews, Framework):
         self._lock = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
         self.launched_count = 0  # tasks launched by this process
+        self._why: dict[str, str] = {}  # the last reason an offer did not serve a step
+        self._last_offer = self._last_revive = time.monotonic()
 
     # --- loading and the target configuration ---------------------------------------------
 
@@ -180,6 +182,7 @@ class ServiceScheduler(ApiViews, Framework):
         await self.progress()
 
     async def offers(self, client: SchedulerClient, offers: list[Offer]) -> None:
+        self._last_offer = time.monotonic()
         async with self._lock:
             wanted = self._wanted()
             taken: set[str] = set()
@@ -206,7 +209,11 @@ class ServiceScheduler(ApiViews, Framework):
                         continue
                     result = self._evaluate(offer, available, self._record(step), step.tasks)
                     if isinstance(result, str):
-                        log.debug("offer %s for %s: %s", offer.id.value, step.name, result)
+                        if self._why.get(step.name) != result:
+                            self._why[step.name] = result
+                            log.info(
+                                "%s: offer from %s not used: %s", step.name, offer.hostname, result
+                            )
                         continue
                     taken.add(step.asset)
                     launched.append(result)
@@ -336,8 +343,20 @@ class ServiceScheduler(ApiViews, Framework):
             await asyncio.sleep(1.0)
             try:
                 await self._replace_lost()
+                await self._revive_if_starved()
             except Exception:
                 log.exception("checking for permanently failed pods failed")
+
+    async def _revive_if_starved(self) -> None:
+        """Work waits but no offer came for a while: REVIVE, which clears the master's
+        refuse filters (a reservation's remaining resources were filtered with its ACCEPT)."""
+        now = time.monotonic()
+        quiet = now - max(self._last_offer, self._last_revive)
+        if self.client is None or quiet < 2.0 or not self._wanted():
+            return
+        self._last_revive = now
+        log.info("work is waiting and no offer came for %.0fs: reviving offers", quiet)
+        await self.client.revive([self.cfg.role])
 
     async def _replace_lost(self) -> None:
         now = time.time()
@@ -401,8 +420,13 @@ class ServiceScheduler(ApiViews, Framework):
             if goal is not Goal.RUNNING and self._finished_ok(task_name, goal):
                 states.append(Status.COMPLETE)
                 continue
+            placed = self.pods.get(step.asset)
+            agent = placed.agent_id if placed is not None else None
+            # only a task on the instance's own reservation counts (not one being replaced)
             current = [
-                r for r in self._live_tasks(step.asset, name) if _config_of(r) == self.target
+                r
+                for r in self._live_tasks(step.asset, name)
+                if _config_of(r) == self.target and agent is not None and r.agent_id == agent
             ]
             if not current:
                 states.append(Status.PENDING)
