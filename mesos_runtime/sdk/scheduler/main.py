@@ -1,8 +1,8 @@
 """The scheduler process: read the environment, win the election, serve the HTTP API and
 run the framework (the service's plans, or with `SDK_UNINSTALL=true` the uninstall plan).
 
-Exit codes: 0 stopped (SIGTERM), 2 bad configuration (the message names the variable
-and the field), 3 leadership lost (Marathon starts it again).
+Exit codes: 0 stopped (SIGTERM), 1 never subscribed (120 s), 2 bad configuration (the
+message names the variable and the field), 3 leadership lost (Marathon starts it again).
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ from .service import ServiceScheduler
 from .uninstall import Uninstaller
 
 __all__ = ["main", "serve"]
+
+# a scheduler that cannot subscribe this long is better restarted by Marathon than left
+# waiting on a master that accepted the connection and never answered
+SUBSCRIBE_DEADLINE = 120.0
 
 log = logging.getLogger("infinity-scheduler")
 
@@ -78,6 +82,11 @@ async def serve(cfg: SchedulerConfig) -> int:
         await ha.close()
 
 
+async def _first_subscription(scheduler: ServiceScheduler | Uninstaller, deadline: float) -> None:
+    async with asyncio.timeout(deadline):
+        await scheduler.connected.wait()
+
+
 async def _lead(
     cfg: SchedulerConfig, state: SchedulerState, stop: asyncio.Event, lost: asyncio.Event
 ) -> int:
@@ -116,14 +125,20 @@ async def _lead(
             client = SchedulerClient(cfg.master, info)
             framework = asyncio.create_task(run(client, scheduler))
         waits = {asyncio.create_task(stop.wait()), asyncio.create_task(lost.wait())}
+        watchdog = None
         if framework is not None:
             waits.add(framework)
+            watchdog = asyncio.create_task(_first_subscription(scheduler, SUBSCRIBE_DEADLINE))
+            waits.add(watchdog)
         while True:
             done, waits = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if framework in done and isinstance(scheduler, Uninstaller) and scheduler.done.is_set():
                 framework = None
                 continue  # uninstalled: keep serving the plan until Marathon deletes the app
+            if watchdog in done and not watchdog.exception():
+                continue  # subscribed in time
             break
+        starved = watchdog is not None and watchdog.done() and watchdog.exception() is not None
         for task in waits:
             task.cancel()
         if framework is not None and framework.done() and framework.exception() is not None:
@@ -133,6 +148,13 @@ async def _lead(
             framework.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await framework
+        if starved:
+            log.error(
+                "no SUBSCRIBED from %s within %.0fs: exiting so that Marathon restarts it",
+                cfg.master,
+                SUBSCRIBE_DEADLINE,
+            )
+            return 1
         if lost.is_set():
             log.error("lost leadership: exiting so that Marathon restarts this instance")
             return 3

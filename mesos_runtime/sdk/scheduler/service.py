@@ -80,6 +80,7 @@ class ServiceScheduler(ApiViews, Framework):
         # step timings (step name -> event -> time), for the API and the benchmark
         self.timings: dict[str, dict[str, float]] = {}
         self._lock = asyncio.Lock()
+        self.connected = asyncio.Event()  # SUBSCRIBED at least once
         self._ticker: asyncio.Task[None] | None = None
         self.launched_count = 0  # tasks launched by this process
         self._why: dict[str, str] = {}  # the last reason an offer did not serve a step
@@ -144,6 +145,7 @@ class ServiceScheduler(ApiViews, Framework):
 
     async def subscribed(self, client: SchedulerClient, subscribed: Subscribed) -> None:
         self.client = client
+        self.connected.set()
         self.framework_id = subscribed.framework_id.value
         await self.state.set_framework_id(subscribed.framework_id)
         self.demand.subscribed()

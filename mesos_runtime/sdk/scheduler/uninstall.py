@@ -53,6 +53,7 @@ class Uninstaller(Framework):
         self._tasks_dead_at: float | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
+        self.connected = asyncio.Event()  # SUBSCRIBED at least once
 
     async def load(self) -> bool:
         """Read what to undo; False when nothing was ever registered (nothing to do)."""
@@ -123,6 +124,7 @@ class Uninstaller(Framework):
 
     async def subscribed(self, client: SchedulerClient, subscribed: Subscribed) -> None:
         self.client = client
+        self.connected.set()
         self.tracker.adopt(client, interval=0.5)
         for record in list(self.tracker.records.values()):
             await client.kill(record.task.task_id, record.task.agent_id)
