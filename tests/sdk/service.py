@@ -107,7 +107,7 @@ def start_cluster(root: Path) -> Cluster:
 class Scheduler:
     cluster: Cluster
     name: str
-    store: Path
+    store: Path | str  # a directory, or a zk:// URL
     spec_text: str
     port: int = field(default_factory=daemons.free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -119,10 +119,10 @@ class Scheduler:
 
     @property
     def log_path(self) -> Path:
-        return self.store.parent / f"{self.name}-scheduler.log"
+        return self.cluster.root / f"{self.name}-{self.port}-scheduler.log"
 
     def env(self) -> dict[str, str]:
-        templates = self.store.parent / "templates"
+        templates = self.cluster.root / "templates"
         templates.mkdir(parents=True, exist_ok=True)
         (templates / "index.html.j2").write_text(TEMPLATE)
         env = {k: v for k, v in os.environ.items() if not k.startswith("MESOS_")}
@@ -139,7 +139,8 @@ class Scheduler:
         env.update(self.extra_env)
         return env
 
-    def start(self) -> Scheduler:
+    def start(self, wait: bool = True) -> Scheduler:
+        """Start the process; with `wait`, until its API answers (it serves once elected)."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mesos_runtime.sdk.scheduler"],
@@ -149,8 +150,12 @@ class Scheduler:
             start_new_session=True,
         )
         log.close()
-        daemons.wait_until(self._serving, 30, message=f"scheduler API\n{self.log_tail()}")
+        if wait:
+            self.wait_serving()
         return self
+
+    def wait_serving(self, timeout: float = 30) -> None:
+        daemons.wait_until(self._serving, timeout, message=f"scheduler API\n{self.log_tail()}")
 
     def _serving(self) -> bool:
         if self.process is not None and self.process.poll() is not None:

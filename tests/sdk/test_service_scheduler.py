@@ -248,5 +248,5 @@ def test_uninstall_leaves_no_task_reservation_volume_or_state(
         assert ROLE not in agent["reserved_resources"], agent["hostname"]
     for agent in cluster.agents:
         assert not list((agent.work_dir / "volumes" / "roles").glob(f"{ROLE}/*"))
-    leftovers = [p for p in service.store.rglob("*") if p.is_file() and p.name != ".lock"]
+    leftovers = [p for p in Path(service.store).rglob("*") if p.is_file() and p.name != ".lock"]
     assert leftovers == []

@@ -18,6 +18,7 @@ import sys
 from aiohttp import web
 
 from mesos_runtime.scheduler import (
+    ElectionError,
     SchedulerClient,
     SchedulerState,
     StoreError,
@@ -53,7 +54,7 @@ def main() -> int:
         return 2
     try:
         return asyncio.run(serve(cfg))
-    except (ConfigError, PlanError, StoreError) as e:
+    except (ConfigError, PlanError, StoreError, ElectionError) as e:
         print(f"infinity-scheduler: {e}", file=sys.stderr)
         return 2
 
