@@ -130,11 +130,21 @@ def _load(where: Path) -> ClusterState | None:
 
 def _print_processes(processes: dict[str, Any]) -> None:
     rows = [
-        (p["kind"], p["pid"], f"127.0.0.1:{p['port']}", "running" if p["running"] else "stopped")
+        (
+            p["kind"],
+            p["pid"],
+            f"{p.get('ip') or '127.0.0.1'}:{p['port']}",
+            p.get("attributes") or "",
+            "running" if p["running"] else "stopped",
+        )
         for p in [processes["master"], *processes["agents"]]
     ]
     out.print(
-        table(f"Local cluster ({processes['directory']})", ["ROLE", "PID", "ADDRESS", ""], rows)
+        table(
+            f"Local cluster ({processes['directory']})",
+            ["ROLE", "PID", "ADDRESS", "ATTRIBUTES", ""],
+            rows,
+        )
     )
 
 
@@ -144,11 +154,13 @@ def _print_master(doc: dict[str, Any]) -> None:
     out.print(
         table(
             f"Agents ({len(agents)})",
-            ["ID", "ADDRESS", "ACTIVE", "CPUS (used/total)", "MEM MB (used/total)"],
+            ["ID", "HOSTNAME", "ADDRESS", "ATTRIBUTES", "ACTIVE", "CPUS (used/total)", "MEM MB"],
             [
                 (
                     a["id"],
+                    a["hostname"],
                     a["address"],
+                    ";".join(f"{k}:{v}" for k, v in sorted(a["attributes"].items())),
                     a["active"],
                     f"{a['used']['cpus']:g}/{a['total']['cpus']:g}",
                     f"{a['used']['mem']:g}/{a['total']['mem']:g}",
@@ -179,6 +191,7 @@ def _agent_summary(agent: dict[str, Any]) -> dict[str, Any]:
         "id": agent.get("id"),
         "hostname": agent.get("hostname"),
         "address": address,
+        "attributes": dict(agent.get("attributes") or {}),
         "active": bool(agent.get("active", True)),
         "total": scalars(agent.get("resources")),
         "used": scalars(agent.get("used_resources")),
