@@ -109,7 +109,7 @@ def test_an_update_merges_with_the_stored_options_unless_replaced(tiny: Package)
     assert replaced.record.options == {"app": {"greeting": "yo"}}
     assert "count: 2" in replaced.rendered.text  # back to the default
     assert [r.revision for r in replaced.record.revisions] == [1, 2, 3]
-    with pytest.raises(OptionsError, match="app.count"):
+    with pytest.raises(OptionsError, match=r"app\.count"):
         plan_revision(
             replaced.record, tiny, {"app": {"count": -1}}, TARGET, action="update", replace=False
         )
