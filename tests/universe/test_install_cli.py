@@ -84,12 +84,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     make_package(repo / "tiny")
     cluster = Cluster(root / "cluster", env, repo)
     ok(cluster.run("repo", "add", "local", str(repo)))
-    ok(
-        cluster.run(
-            "cluster", "up", "--agents", "3", "--port", str(free_port()),
-            "--resources", "cpus:1;mem:1024;disk:1024;ports:[31000-31100]",
-        )  # fmt: skip
-    )
+    up = cluster.run(
+        "cluster", "up", "--agents", "3", "--port", str(free_port()),
+        "--resources", "cpus:1;mem:1024;disk:1024;ports:[31000-31100]",
+    )  # fmt: skip
+    ok(up)
     try:
         yield cluster
     finally:
