@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from . import kafka
 from .catalog import JsonOption
 from .endpoints import resolve_master
 from .output import fail, out, print_json, table
@@ -27,6 +28,8 @@ plan_app = typer.Typer(
 pod_app = typer.Typer(help="The service's pods.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 app.add_typer(pod_app, name="pod")
+app.add_typer(kafka.topic_app, name="topic")  # a Kafka service's own
+app.add_typer(kafka.broker_app, name="broker")
 
 PhaseOption = Annotated[str | None, typer.Option("--phase", help="Only this phase.")]
 StepOption = Annotated[str | None, typer.Option("--step", help="Only this step.")]
