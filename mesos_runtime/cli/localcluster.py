@@ -19,6 +19,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -38,6 +39,7 @@ CREDENTIALS_DIR = "credentials"
 OPERATOR_PRINCIPAL = "infinity"  # the CLI's and local frameworks' principal
 AGENT_PRINCIPAL = "agent"
 MARATHON_PRINCIPAL = "marathon"  # the local Marathon's framework principal
+PORTS_BASE, PORTS_PER_AGENT = 31000, 250  # agent N offers ports [31000+250N, ...+249]
 SERVICES_PRINCIPAL = "services"  # the service schedulers Marathon runs for `infinity install`
 
 
@@ -211,8 +213,9 @@ def start_cluster(
                 *secured_agent,
                 *agent_flags,
             ]
-            if agent_resources:
-                flags.append(f"--resources={agent_resources}")
+            resources = _with_own_ports(agent_resources, index)
+            if resources:
+                flags.append(f"--resources={resources}")
             agent = _spawn(
                 "agent", directory / f"agent-{index}", agent_port, flags, interpreter, ip=ip
             )
@@ -366,9 +369,20 @@ def _write_private_text(path: Path, text: str) -> None:
 
 def agent_host(index: int) -> tuple[str, str]:
     """Agent `index`'s loopback address (also its hostname) and its --attributes."""
-    if not 0 <= index < 252:
-        raise ClusterError("the local cluster has room for at most 252 agents")
+    if not 0 <= index < 128:
+        raise ClusterError("the local cluster has room for at most 128 agents")
     return f"127.0.0.{index + 2}", f"rack:r{index + 1}"
+
+
+def _with_own_ports(resources: str | None, index: int) -> str:
+    """The agent's --resources with a port range of its own unless they name ports: the
+    agents share one machine, and a task binding 0.0.0.0 must not take a port another
+    agent offers."""
+    if resources and re.search(r"(^|;)\s*ports\s*(\(|:)", resources):
+        return resources
+    first = PORTS_BASE + index * PORTS_PER_AGENT
+    own = f"ports:[{first}-{first + PORTS_PER_AGENT - 1}]"
+    return f"{resources};{own}" if resources else own
 
 
 def _this_python(kind: str, work_dir: Path) -> Sequence[str]:

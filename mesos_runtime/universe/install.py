@@ -342,7 +342,10 @@ def app_definition(
         "MESOS_MASTER": target.master,
         "SERVICE_STORE": target.store(record.name),
         "SERVICE_ROLE": f"{record.name}-role",
-        "SERVICE_PACKAGE": "package",  # the fetched definition, relative to the sandbox
+        # the fetched definition's templates (relative to the sandbox) and the options
+        # they render with: the scheduler renders each task's config files at launch
+        "SERVICE_TEMPLATES_DIR": "package/templates",
+        "SERVICE_OPTIONS": json.dumps(options, sort_keys=True),
         "SERVICE_UID": record.uid,
         "SERVICE_REVISION": str(record.current.revision),
         **target.env,

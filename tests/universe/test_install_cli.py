@@ -86,7 +86,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     ok(cluster.run("repo", "add", "local", str(repo)))
     up = cluster.run(
         "cluster", "up", "--agents", "3", "--port", str(free_port()),
-        "--resources", "cpus:1;mem:1024;disk:1024;ports:[31000-31100]",
+        "--resources", "cpus:1;mem:1024;disk:1024",
     )  # fmt: skip
     ok(up)
     try:
