@@ -162,21 +162,41 @@ def _installed(marathon: Marathon, name: str) -> tuple[ServiceRecord, dict[str, 
 # --- waiting for the scheduler's plan ------------------------------------------------------
 
 
-def _plan_fetcher(name: str, plan: str = "deploy") -> Any:
+UNINSTALL_PHASES = {"kill-tasks", "unreserve-resources", "deregister-service"}
+
+
+def _plan_fetcher(name: str, spec: str | None = None, uninstalling: bool = False) -> Any:
+    """Fetch the service's deploy plan, from the scheduler that runs `spec` (a restarted
+    scheduler serves the new configuration's rollout as its deploy plan; the old one's
+    COMPLETE plan must not count), or from the one running the uninstall plan."""
     master = _master()
 
     def fetch() -> dict[str, Any] | None:
         url = find_scheduler(master, name)
         if url is None:
             return None
-        answer = SchedulerApi(name, url).call("GET", f"/v1/plans/{plan}")
-        return answer.body if isinstance(answer.body, dict) and "status" in answer.body else None
+        api = SchedulerApi(name, url)
+        if spec is not None:
+            answer = api.call("GET", "/v1/configurations/target")
+            if answer.status != 200 or answer.body != spec:
+                return None
+        answer = api.call("GET", "/v1/plans/deploy")
+        plan = answer.body
+        if not isinstance(plan, dict) or "status" not in plan:
+            return None
+        phases = {p.get("name") for p in plan.get("phases", [])}
+        if uninstalling != bool(phases & UNINSTALL_PHASES):
+            return None
+        return plan
 
     return fetch
 
 
-def _wait(name: str, timeout: float, what: str) -> bool:
-    last = watch_plan(_plan_fetcher(name), timeout, live=sys.stderr.isatty())
+def _wait(
+    name: str, timeout: float, what: str, spec: str | None = None, uninstalling: bool = False
+) -> bool:
+    fetch = _plan_fetcher(name, spec, uninstalling)
+    last = watch_plan(fetch, timeout, live=sys.stderr.isatty())
     if last is not None and last.get("status") == "COMPLETE":
         err.print(f"{name}: {what} plan COMPLETE")
         return True
@@ -270,7 +290,7 @@ def install(  # noqa: PLR0917 - typer maps each option to a parameter
         _show_plan(plan, json_output)
         return
     out.print(f"installing {plan.name} ({package.name} {package.version})", markup=False)
-    if wait and not _wait(plan.name, timeout, "deploy"):
+    if wait and not _wait(plan.name, timeout, "deploy", plan.app["env"]["SERVICE_SPEC"]):
         if atomic:
             err.print(f"--atomic: uninstalling {plan.name}")
             _uninstall(marathon, plan.name, timeout=min(timeout, 300.0))
@@ -319,14 +339,17 @@ def list_services(json_output: JsonOption = False) -> None:
 
 
 def _roll_out(plan: InstallPlan, marathon: Marathon, wait: bool, timeout: float) -> None:
-    marathon.update(plan.name, {"env": plan.app["env"], "labels": plan.app["labels"],
+    answer = marathon.update(plan.name, {"env": plan.app["env"], "labels": plan.app["labels"],
                                 "fetch": plan.app["fetch"], "cmd": plan.app["cmd"]})  # fmt: skip
     out.print(
         f"{plan.name}: revision {plan.record.current.revision} ({plan.record.current.action}) "
         "rolling out",
         markup=False,
     )
-    if wait and not _wait(plan.name, timeout, "deploy"):
+    if not wait:
+        return
+    marathon.wait_deployment(answer, timeout)
+    if not _wait(plan.name, timeout, "deploy", plan.app["env"]["SERVICE_SPEC"]):
         fail(f"{plan.name}: revision {plan.record.current.revision} did not roll out in time")
 
 
@@ -452,7 +475,7 @@ def _uninstall(marathon: Marathon, name: str, timeout: float) -> list[str]:
         return []
     answer = marathon.update(name, uninstall_definition(app))
     marathon.wait_deployment(answer, timeout)
-    done = _wait(name, timeout, "uninstall")
+    done = _wait(name, timeout, "uninstall", uninstalling=True)
     marathon.wait_deployment(marathon.delete(name), 60)
     left = _leftovers(name, (app.get("env") or {}).get("SERVICE_STORE"))
     if not done:

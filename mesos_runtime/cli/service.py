@@ -59,7 +59,7 @@ def plan_list(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """The service's plans and their states."""
     api = scheduler(ctx)
     names = list(api.get("/v1/plans") or [])
-    plans = [api.plan(n) for n in names]
+    plans = [{**api.plan(n), "name": n} for n in names]
     if json_output:
         print_json(plans)
         return
