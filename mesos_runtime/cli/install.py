@@ -8,6 +8,7 @@ runs the deploy plan, shown live with `--wait`. Records live in the app's labels
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -34,7 +35,7 @@ from mesos_runtime.universe.package import Package
 from .catalog import JsonOption, find, paths, universe_errors
 from .endpoints import master_state, resolve_master
 from .localcluster import ClusterState, cluster_dir
-from .output import err, fail, out, print_json, table
+from .output import CliError, err, fail, out, print_json, table
 from .plans import plan_text, watch_plan
 from .service_api import Marathon, SchedulerApi, find_scheduler
 
@@ -170,11 +171,21 @@ def _plan_fetcher(name: str, spec: str | None = None, uninstalling: bool = False
     scheduler serves the new configuration's rollout as its deploy plan; the old one's
     COMPLETE plan must not count), or from the one running the uninstall plan."""
     master = _master()
+    known: list[str] = []
 
     def fetch() -> dict[str, Any] | None:
+        try:
+            return _fetch()
+        except CliError:  # a scheduler restarting, a master briefly away: poll again
+            return None
+
+    def _fetch() -> dict[str, Any] | None:
         url = find_scheduler(master, name)
+        if url is None and uninstalling and known:
+            url = known[-1]  # its framework is torn down: the scheduler still serves the plan
         if url is None:
             return None
+        known.append(url)
         api = SchedulerApi(name, url)
         if spec is not None:
             answer = api.call("GET", "/v1/configurations/target")
@@ -457,7 +468,11 @@ def _leftovers(name: str, store: str | None) -> list[str]:
     role = f"{name}-role"
     left = []
     if store and not store.startswith("zk://") and Path(store).exists():
-        left.append(f"stored state in {store}")
+        held = [p for p in Path(store).rglob("*") if p.is_file() and p.name != ".lock"]
+        if held:
+            left.append(f"stored state in {store} ({len(held)} files)")
+        else:  # the scheduler wiped it: only the empty layout of the file store is left
+            shutil.rmtree(store, ignore_errors=True)
     for framework in doc.get("frameworks", []):
         if framework.get("name") == name:
             tasks = len(framework.get("tasks", []))
