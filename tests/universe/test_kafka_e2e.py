@@ -7,6 +7,7 @@ share the cluster (4 agents: one spare for the replacement)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,7 +24,13 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from mesos_runtime.cli.endpoints import master_state
-from mesos_runtime.cli.localcluster import ClusterState, free_port, stop_processes
+from mesos_runtime.cli.localcluster import (
+    ClusterState,
+    Process,
+    free_port,
+    start_cluster,
+    stop_processes,
+)
 from tests.harness.daemons import wait_until
 
 pytestmark = pytest.mark.integration
@@ -104,8 +111,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     cluster = Cluster(root / "cluster", env)
     (root / "options.json").write_text(json.dumps(OPTIONS))
     cluster.facts["options"] = root / "options.json"
-    cluster.ok("cluster", "up", "--agents", "4", "--port", str(free_port()),
-               "--resources", "cpus:1;mem:1536;disk:2048", timeout=120)  # fmt: skip
+    # `cluster up --agents 4`, with short agent ping timeouts so that a killed agent is
+    # unreachable in seconds (the default takes 75 s)
+    start_cluster(
+        cluster.directory, agents=4, port=free_port(), agent_resources="cpus:1;mem:1536;disk:2048",
+        marathon=True, marathon_port=free_port(), authenticate=True,
+        master_flags=["--agent_ping_timeout=2secs", "--max_agent_ping_timeouts=3"],
+    )  # fmt: skip
     saved = os.environ.get("INFINITY_CLUSTER_DIR")
     os.environ["INFINITY_CLUSTER_DIR"] = str(cluster.directory)  # master_state's credential
     try:
@@ -118,6 +130,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         state = ClusterState.load(cluster.directory)
         if state is not None:
             stop_processes(state.processes)
+
+
+def _lose_host(agent: Process) -> None:
+    """The agent's machine dies: the agent and every process of its tasks are killed at once
+    (by their own pids: the processes whose working directory is in the agent's)."""
+    work = Path(agent.work_dir).resolve()
+    doomed = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cwd = (entry / "cwd").resolve()
+            except OSError:
+                continue
+            if cwd.is_relative_to(work) and int(entry.name) != agent.pid:
+                doomed.append(int(entry.name))
+    os.kill(agent.pid, signal.SIGKILL)
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _consume_all(bootstrap: str, group: str) -> set[str]:
@@ -235,7 +266,7 @@ def test_a_lost_agents_broker_is_replaced_on_another_host_and_data_survives(
         (name, where) for name, where in sorted(brokers.items()) if where[0] != scheduler_host
     )
     agent = next(a for a in cluster.state.agents if a.ip == host)
-    stop_processes([agent], grace=40, first=signal.SIGUSR1)  # drained: its tasks die with it
+    _lose_host(agent)
 
     def replaced() -> bool:
         now = cluster.brokers()
