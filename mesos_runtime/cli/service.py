@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from . import kafka
+from . import kafka, spark
 from .catalog import JsonOption
 from .endpoints import resolve_master
 from .output import fail, out, print_json, table
@@ -30,6 +30,9 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(pod_app, name="pod")
 app.add_typer(kafka.topic_app, name="topic")  # a Kafka service's own
 app.add_typer(kafka.broker_app, name="broker")
+app.command(  # a Spark service's own
+    "submit", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)(spark.submit)
 
 PhaseOption = Annotated[str | None, typer.Option("--phase", help="Only this phase.")]
 StepOption = Annotated[str | None, typer.Option("--step", help="Only this step.")]
