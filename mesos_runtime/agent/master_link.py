@@ -94,8 +94,14 @@ class MasterLink:
         agent.send_update = self.send_update
 
     def start(self) -> None:
+        # an agent on a loopback address of its own (the local cluster's hosts) talks to the
+        # master from that address: the master takes the agent's IP from the connection
+        ip = self.agent.flags.ip or ""
+        local = (ip, 0) if ip.startswith("127.") and ip != "127.0.0.1" else None
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=64, force_close=False, ssl=self.ssl or True),
+            connector=aiohttp.TCPConnector(
+                limit=64, force_close=False, ssl=self.ssl or True, local_addr=local
+            ),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
         )
         self._task = asyncio.get_running_loop().create_task(self._run())
