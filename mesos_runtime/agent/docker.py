@@ -611,6 +611,13 @@ def docker_runtime(flags: AgentFlags) -> DockerRuntime | None:
         ulimits=flags.docker_ulimits,
         bridge_network=flags.docker_bridge_network,
     )
+    log.info(
+        "docker containerizer: %s, containers %s<container id>, init %s, ulimits %s",
+        settings.docker,
+        settings.container_prefix,
+        settings.init or "none",
+        ",".join(settings.ulimits) or "podman's",
+    )
     return DockerRuntime(
         settings, docker_containers="docker" in kinds, mesos_images=bool(providers)
     )
