@@ -201,7 +201,7 @@ class ServiceScheduler(ApiViews, Framework):
             wanted = self._wanted()
             taken: set[str] = set()
             for offer in offers:
-                operations = self._cleanup(offer)
+                operations, released = self._cleanup(offer)
                 available = Resources.from_wire(offer.resources)
                 launched: list[Evaluation] = []
                 for record in self._to_place(wanted):
@@ -242,6 +242,8 @@ class ServiceScheduler(ApiViews, Framework):
                     self._time(step, "launched")
                 if operations:
                     await client.accept([offer.id], operations, filters=1)
+                    for rid in released:
+                        await self.store.remove_orphan(rid)
                 else:
                     await client.decline([offer.id], 5)
             await self._save_plans()
@@ -315,6 +317,9 @@ class ServiceScheduler(ApiViews, Framework):
         pod, index = self._instance(instance)
         if record is not None:
             # its reservation becomes an orphan: DESTROY + UNRESERVE when it is offered
+            # (remembered, so that an uninstall waits for it too)
+            if record.reservation_id is not None:
+                await self.store.put_orphan(record.reservation_id, record.hostname or "")
             record = record.replace(
                 reservation_id=None,
                 agent_id=None,
@@ -628,7 +633,7 @@ class ServiceScheduler(ApiViews, Framework):
             )
         return out
 
-    def _cleanup(self, offer: Offer) -> list[Any]:
+    def _cleanup(self, offer: Offer) -> tuple[list[Any], list[str]]:
         """DESTROY + UNRESERVE reservations of this role that no pod instance holds."""
         known = {p.reservation_id for p in self.pods.values() if p.reservation_id}
         orphans = {
@@ -642,7 +647,7 @@ class ServiceScheduler(ApiViews, Framework):
         for rid in sorted(orphans):
             log.info("unreserving reservation %s no pod instance holds", rid)
             operations.extend(unreserve_operations(offer, rid))
-        return operations
+        return operations, sorted(orphans)
 
     # --- views for the API ------------------------------------------------------------------
 
