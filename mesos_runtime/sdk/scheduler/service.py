@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from mesos_runtime.scheduler import (
+    CallError,
     Framework,
     OfferDemand,
     SchedulerClient,
@@ -41,6 +42,8 @@ from .views import ApiViews
 __all__ = ["ServiceScheduler"]
 
 log = logging.getLogger(__name__)
+
+LAUNCH_BACKOFF_MAX = 30.0  # seconds between relaunches of a task that keeps failing
 
 _AGENT_GONE = frozenset(
     {
@@ -84,6 +87,8 @@ class ServiceScheduler(ApiViews, Framework):
         self._ticker: asyncio.Task[None] | None = None
         self.launched_count = 0  # tasks launched by this process
         self._why: dict[str, str] = {}  # the last reason an offer did not serve a step
+        # instance -> (consecutive failures, when the last was, why): the relaunch backoff
+        self._failures: dict[str, tuple[int, float, str]] = {}
         self._last_offer = self._last_revive = time.monotonic()
 
     # --- loading and the target configuration ---------------------------------------------
@@ -145,9 +150,15 @@ class ServiceScheduler(ApiViews, Framework):
 
     async def subscribed(self, client: SchedulerClient, subscribed: Subscribed) -> None:
         self.client = client
-        self.connected.set()
         self.framework_id = subscribed.framework_id.value
         await self.state.set_framework_id(subscribed.framework_id)
+        if not self.connected.is_set():
+            # a new process (restart, failover to another instance): its webui_url is new
+            try:
+                await client.update_framework(client.framework_info)
+            except CallError as e:
+                log.warning("UPDATE_FRAMEWORK refused: %s", e)
+        self.connected.set()
         self.demand.subscribed()
         self.tracker.adopt(client, interval=0.5)
         if self._ticker is None:
@@ -178,6 +189,7 @@ class ServiceScheduler(ApiViews, Framework):
                     self.finished[name] = _config_of(record) or ""
                     await self.state.put_json("finished", name, self.finished[name])
                 elif not on_purpose:
+                    self._failed(instance, _describe(status))
                     self._recover(pod_name, index, task, _describe(status))
             elif status.state in _AGENT_GONE and task_id not in self.killing:
                 self._recover(pod_name, index, task, _describe(status))
@@ -189,7 +201,7 @@ class ServiceScheduler(ApiViews, Framework):
             wanted = self._wanted()
             taken: set[str] = set()
             for offer in offers:
-                operations = self._cleanup(offer)
+                operations, released = self._cleanup(offer)
                 available = Resources.from_wire(offer.resources)
                 launched: list[Evaluation] = []
                 for record in self._to_place(wanted):
@@ -230,6 +242,8 @@ class ServiceScheduler(ApiViews, Framework):
                     self._time(step, "launched")
                 if operations:
                     await client.accept([offer.id], operations, filters=1)
+                    for rid in released:
+                        await self.store.remove_orphan(rid)
                 else:
                     await client.decline([offer.id], 5)
             await self._save_plans()
@@ -303,6 +317,9 @@ class ServiceScheduler(ApiViews, Framework):
         pod, index = self._instance(instance)
         if record is not None:
             # its reservation becomes an orphan: DESTROY + UNRESERVE when it is offered
+            # (remembered, so that an uninstall waits for it too)
+            if record.reservation_id is not None:
+                await self.store.put_orphan(record.reservation_id, record.hostname or "")
             record = record.replace(
                 reservation_id=None,
                 agent_id=None,
@@ -358,7 +375,7 @@ class ServiceScheduler(ApiViews, Framework):
             return
         self._last_revive = now
         log.info("work is waiting and no offer came for %.0fs: reviving offers", quiet)
-        await self.client.revive([self.cfg.role])
+        await self.demand.update(self.client, True, new_work=True)
 
     async def _replace_lost(self) -> None:
         now = time.time()
@@ -448,12 +465,15 @@ class ServiceScheduler(ApiViews, Framework):
                 states.append(Status.STARTING)
         if all(s is Status.COMPLETE for s in states):
             step.status, step.message = Status.COMPLETE, None
+            self._failures.pop(step.asset, None)
         elif all(s in (Status.STARTED, Status.COMPLETE) for s in states):
             step.status = Status.STARTED
         elif Status.PENDING not in states:
             step.status = Status.STARTING
         elif step.status in (Status.STARTING, Status.STARTED, Status.PREPARED):
             step.status = Status.PENDING
+            failure = self._failures.get(step.asset)
+            step.message = f"relaunching: {failure[2]}" if failure else None
         if step.status is not before:
             self._time(step, step.status.value.lower())
 
@@ -484,8 +504,22 @@ class ServiceScheduler(ApiViews, Framework):
 
     def _wanted(self) -> list[Step]:
         return [
-            s for s in self._open_steps() if s.status is Status.PENDING and not self._blocked(s)
+            s
+            for s in self._open_steps()
+            if s.status is Status.PENDING and not self._blocked(s) and not self._backing_off(s)
         ]
+
+    def _failed(self, instance: str, why: str) -> None:
+        count = self._failures.get(instance, (0, 0.0, ""))[0] + 1
+        self._failures[instance] = (count, time.monotonic(), why)
+
+    def _backing_off(self, step: Step) -> bool:
+        """A task that keeps failing is relaunched after 1, 2, 4 ... 30 s (the first at once)."""
+        failure = self._failures.get(step.asset)
+        if failure is None or failure[0] < 2:
+            return False
+        delay = min(LAUNCH_BACKOFF_MAX, 2.0 ** (failure[0] - 2))
+        return time.monotonic() - failure[1] < delay
 
     def _blocked(self, step: Step) -> bool:
         """Old tasks of the step still run (being killed), or the instance is unreachable."""
@@ -599,7 +633,7 @@ class ServiceScheduler(ApiViews, Framework):
             )
         return out
 
-    def _cleanup(self, offer: Offer) -> list[Any]:
+    def _cleanup(self, offer: Offer) -> tuple[list[Any], list[str]]:
         """DESTROY + UNRESERVE reservations of this role that no pod instance holds."""
         known = {p.reservation_id for p in self.pods.values() if p.reservation_id}
         orphans = {
@@ -613,7 +647,7 @@ class ServiceScheduler(ApiViews, Framework):
         for rid in sorted(orphans):
             log.info("unreserving reservation %s no pod instance holds", rid)
             operations.extend(unreserve_operations(offer, rid))
-        return operations
+        return operations, sorted(orphans)
 
     # --- views for the API ------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # a reservation not offered this long after the tasks died is on an agent that is gone
 UNOFFERED_TIMEOUT = 30.0
+# after the tasks died, how long offers are taken for reservations no record names
+SETTLE = 3.0
 
 
 class Uninstaller(Framework):
@@ -60,6 +62,7 @@ class Uninstaller(Framework):
         framework_id = await self.state.framework_id()
         await self.tracker.load()
         pods = await self.store.pods()
+        orphans = await self.store.orphans()
         kill, unreserve, deregister = self.plan.phases
         kill.steps = [
             Step(name=r.task.name, pod="task", index=0, tasks=[r.task_id])
@@ -69,6 +72,9 @@ class Uninstaller(Framework):
             Step(name=p.reservation_id, pod="reservation", index=0, message=p.hostname)
             for p in pods.values()
             if p.reservation_id
+        ] + [
+            Step(name=rid, pod="reservation", index=0, message=host)
+            for rid, host in sorted(orphans.items())
         ]
         deregister.steps = [Step(name="deregister", pod="framework", index=0)]
         if framework_id is None:
@@ -185,16 +191,19 @@ class Uninstaller(Framework):
             for step in unreserve.steps:
                 if step.status is Status.PENDING:
                     step.status = Status.STARTING
+        waited = time.time() - self._tasks_dead_at
+        if waited < SETTLE:
+            return  # offers from every agent, with reservations no record knows, come first
         if unreserve.status is not Status.COMPLETE:
-            if time.time() - self._tasks_dead_at < UNOFFERED_TIMEOUT:
+            if waited < UNOFFERED_TIMEOUT:
                 return
             for step in unreserve.steps:
                 if step.status is not Status.COMPLETE:
                     step.status = Status.COMPLETE
                     step.message = "never offered: its agent is gone"
-        if deregister.status is Status.COMPLETE or self.client is None:
-            return
         step = deregister.steps[0]
+        if step.status is not Status.PENDING or self.client is None:
+            return  # done, or under way (the ticker and the hooks both get here)
         step.status = Status.STARTING
         await self.client.teardown()
         await self.store.wipe()
