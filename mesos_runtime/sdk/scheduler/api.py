@@ -125,7 +125,7 @@ def make_app(scheduler: Scheduler) -> web.Application:
         move = moves.get(request.match_info["action"])
         if move is None:
             return _missing(f"no plan action {request.match_info['action']!r}")
-        return await action(move)(request)  # type: ignore[arg-type]
+        return await action(move)(request)
 
     @routes.get("/v1/pod")
     async def pods(request: web.Request) -> web.Response:

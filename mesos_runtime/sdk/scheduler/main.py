@@ -14,10 +14,12 @@ import os
 import signal
 import socket
 import sys
+from typing import Any
 
 from aiohttp import web
 
 from mesos_runtime.scheduler import (
+    DEFAULT_FAILOVER_TIMEOUT,
     ElectionError,
     SchedulerClient,
     SchedulerState,
@@ -120,12 +122,15 @@ async def _lead(
                 roles=[cfg.role],
                 principal=cfg.principal,
                 webui_url=url,
-                **({"failover_timeout": cfg.failover_timeout} if cfg.failover_timeout else {}),
+                failover_timeout=cfg.failover_timeout or DEFAULT_FAILOVER_TIMEOUT,
             )
             info = info.replace(id=await state.framework_id())
             client = SchedulerClient(cfg.master, info)
             framework = asyncio.create_task(run(client, scheduler))
-        waits = {asyncio.create_task(stop.wait()), asyncio.create_task(lost.wait())}
+        waits: set[asyncio.Task[Any]] = {
+            asyncio.create_task(stop.wait()),
+            asyncio.create_task(lost.wait()),
+        }
         watchdog = None
         if framework is not None:
             waits.add(framework)

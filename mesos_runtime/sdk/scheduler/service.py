@@ -451,14 +451,18 @@ class ServiceScheduler(ApiViews, Framework):
                 states.append(Status.PENDING)
                 continue
             record = current[-1]
-            running = record.status is not None and record.status.state is TaskState.TASK_RUNNING
+            status = record.status
+            running = status is not None and status.state is TaskState.TASK_RUNNING
             checked = pod.task(name).readiness_check or pod.task(name).health_check
-            if running and goal is Goal.RUNNING and (checked is None or record.status.healthy):
+            if (
+                status is not None
+                and running
+                and goal is Goal.RUNNING
+                and (checked is None or status.healthy)
+            ):
                 states.append(Status.COMPLETE)
-                if record.status.timestamp:  # when the agent saw it ready (for the benchmark)
-                    self.timings.setdefault(step.name, {}).setdefault(
-                        "ready", record.status.timestamp
-                    )
+                if status.timestamp:  # when the agent saw it ready (for the benchmark)
+                    self.timings.setdefault(step.name, {}).setdefault("ready", status.timestamp)
             elif running:
                 states.append(Status.STARTED)
             else:
