@@ -325,6 +325,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if any(r["timed_out"] or r["failed"] for r in results) else 0
 
 
+def _start_cluster(
+    tmp: Path, port: int, args: argparse.Namespace, interpreter: Any
+) -> localcluster.ClusterState:
+    # on a loaded machine a daemon is now and then taken for dead during its start-up
+    # (localcluster's liveness probe); a fresh cluster in a fresh directory then works
+    for attempt in range(3):
+        try:
+            return localcluster.start_cluster(
+                tmp / f"cluster-{attempt}",
+                agents=1,
+                port=port,
+                agent_resources=args.agent_resources,
+                agent_flags=[f"--isolation={args.isolation}"] if args.isolation else [],
+                interpreter=interpreter,
+            )
+        except localcluster.ClusterError as e:
+            if attempt == 2:
+                raise
+            print(f"(cluster start failed, retrying: {str(e).splitlines()[0]})", file=sys.stderr)
+            port = localcluster.free_port()
+    raise AssertionError("unreachable")
+
+
 def run_once(args: argparse.Namespace) -> dict[str, Any]:
     """One measurement on a fresh master and agent (their work dirs removed afterwards)."""
 
@@ -335,14 +358,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="bench-throughput-", dir=args.tmp_dir) as tmp:
         port = localcluster.free_port()
-        state = localcluster.start_cluster(
-            Path(tmp),
-            agents=1,
-            port=port,
-            agent_resources=args.agent_resources,
-            agent_flags=[f"--isolation={args.isolation}"] if args.isolation else [],
-            interpreter=interpreter,
-        )
+        state = _start_cluster(Path(tmp), port, args, interpreter)
         try:
             cpu_before = time.process_time()
             result = asyncio.run(measure(state.master.address, args.tasks, args.timeout))

@@ -80,6 +80,7 @@ from .state import (
 )
 from .status_updates import StatusUpdateManager
 from .users import Users
+from .volumes import link_volumes, remove_destroyed
 
 log = logging.getLogger("mesos_runtime.agent")
 
@@ -275,7 +276,10 @@ class Agent:
                 self.metrics["slave/valid_framework_messages"] += 1
                 executor.runtime.framework_message(m.data)
         elif kind is AgentEventType.CHECKPOINT_RESOURCES and event.checkpoint_resources:
-            self.checkpointed_resources = list(event.checkpoint_resources.resources)
+            new = list(event.checkpoint_resources.resources)
+            # a volume gone from the checkpointed set was DESTROYed: remove its directory
+            remove_destroyed(self.layout.work_dir, self.checkpointed_resources, new)
+            self.checkpointed_resources = new
             checkpoint.write_json(
                 self.layout.resources_file, [r.to_json() for r in self.checkpointed_resources]
             )
@@ -338,6 +342,8 @@ class Agent:
         directory = executors / eid / "runs" / container_id
         meta = executors_meta / eid / "runs" / container_id
         _create_run_dirs(executors, executors_meta, eid, container_id)
+        for task in tasks:  # persistent volumes, linked into the sandbox (filesystem/posix)
+            link_volumes(self.layout.work_dir, directory, task.resources)
         executor = Executor(
             info=info.replace(framework_id=framework.id),
             framework_id=framework.id,

@@ -22,7 +22,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from mesos_runtime.wire.mesos import CommandInfo
+from mesos_runtime.wire.mesos import CommandInfo, HealthCheck
 from mesos_runtime.wire.record import Record, record, required
 from mesos_runtime.wire.resources import Resources
 
@@ -200,6 +200,11 @@ class Containerizer:
     def command_argv(self, command: CommandInfo) -> list[str]:
         """The argv a task's CommandInfo runs as (the docker containerizer builds its own)."""
         return command_argv(command)
+
+    def health_check(self, check: HealthCheck) -> HealthCheck:
+        """The check as the agent runs it (the docker containerizer runs COMMAND checks
+        inside the container)."""
+        return check
 
     def prepare(self, container_id: str, resources: Resources) -> IsolationState:
         return self.isolator.prepare(container_id, resources)

@@ -41,7 +41,13 @@ from mesos_runtime.wire.container import (
     parse_container,
 )
 from mesos_runtime.wire.errors import WireError
-from mesos_runtime.wire.mesos import CommandInfo, TaskInfo, VolumeMode
+from mesos_runtime.wire.mesos import (
+    CommandInfo,
+    HealthCheck,
+    HealthCheckType,
+    TaskInfo,
+    VolumeMode,
+)
 from mesos_runtime.wire.resources import Resources
 
 from .containerizer import (
@@ -316,6 +322,31 @@ class DockerContainerizer(Containerizer):
             return ["-c", command.value]
         return [*([command.value] if command.value else []), *command.arguments]
 
+    def health_check(self, check: HealthCheck) -> HealthCheck:
+        """A COMMAND check runs inside the container (`podman exec`), as Mesos' docker
+        executor does; HTTP and TCP checks reach the task's ports from the host."""
+        command = check.command
+        if command is None or check.http is not None or check.tcp is not None:
+            return check
+        if check.type not in (None, HealthCheckType.COMMAND):
+            return check
+        variables = command.environment.variables if command.environment else []
+        argv = [
+            self.runtime.settings.docker,
+            "exec",
+            f"--workdir={SANDBOX_IN_CONTAINER}",
+            *(f"--env={v.name}" for v in variables),  # values: podman's environment
+            self.name,
+        ]
+        if command.shell is False:
+            argv += [command.value or "true", *command.arguments[1:]]
+        else:
+            argv += ["/bin/sh", "-c", command.value or "true"]
+        inner = CommandInfo(
+            shell=False, value=argv[0], arguments=argv, environment=command.environment
+        )
+        return check.replace(command=inner)
+
     def _environment(self, env: dict[str, str]) -> dict[str, str]:
         """The task's own variables (not the agent's inherited ones) for the container."""
         base = self.runtime._base_env
@@ -579,6 +610,13 @@ def docker_runtime(flags: AgentFlags) -> DockerRuntime | None:
         registry=flags.docker_registry,
         ulimits=flags.docker_ulimits,
         bridge_network=flags.docker_bridge_network,
+    )
+    log.info(
+        "docker containerizer: %s, containers %s<container id>, init %s, ulimits %s",
+        settings.docker,
+        settings.container_prefix,
+        settings.init or "none",
+        ",".join(settings.ulimits) or "podman's",
     )
     return DockerRuntime(
         settings, docker_containers="docker" in kinds, mesos_images=bool(providers)

@@ -195,7 +195,7 @@ class TaskRunner:
                 with contextlib.suppress(UserError):
                     self.user = await self.users.resolve(self.user_name)
             self._health = HealthChecker(
-                self.task.health_check,
+                self.containerizer.health_check(self.task.health_check),
                 sandbox=self.sandbox,
                 env=self.env,
                 user=self.user,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from . import cluster, listing, mirror, node, package, repo, task, universe
+from . import cluster, install, listing, mirror, node, package, repo, service, task, universe
 from .output import CliError, err, out
 
 app = typer.Typer(
@@ -54,6 +54,22 @@ app.add_typer(repo.app, name="repo")
 app.add_typer(mirror.app, name="mirror")
 app.add_typer(package.app, name="package")
 app.add_typer(node.app, name="node")
+app.command("install")(install.install)
+app.command("list")(install.list_services)
+app.command("update")(install.update)
+app.command("rollback")(install.rollback)
+app.command("history")(install.history)
+app.command("uninstall")(install.uninstall)
+
+
+def _service_args(args: list[str]) -> tuple[str, list[str]] | None:
+    """`infinity <service> ...` when the first word is no command of ours: the service."""
+    if not args or args[0].startswith("-"):
+        return None
+    group = typer.main.get_group(app)
+    if args[0] in group.commands:
+        return None
+    return args[0], args[1:]
 
 
 def main() -> None:
@@ -62,7 +78,11 @@ def main() -> None:
     logging.getLogger("kazoo").addHandler(logging.NullHandler())
     logging.getLogger("kazoo").propagate = False
     try:
-        app()
+        routed = _service_args(sys.argv[1:])
+        if routed is None:
+            app()
+        else:
+            service.app(args=routed[1], obj=routed[0], prog_name=f"infinity {routed[0]}")
     except CliError as e:
         err.print(f"[red]error:[/] {e}")
         sys.exit(e.code)

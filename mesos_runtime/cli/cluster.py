@@ -177,11 +177,21 @@ def _daemons(processes: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _print_processes(processes: dict[str, Any]) -> None:
     rows = [
-        (p["kind"], p["pid"], f"127.0.0.1:{p['port']}", "running" if p["running"] else "stopped")
+        (
+            p["kind"],
+            p["pid"],
+            f"{p.get('ip') or '127.0.0.1'}:{p['port']}",
+            p.get("attributes") or "",
+            "running" if p["running"] else "stopped",
+        )
         for p in _daemons(processes)
     ]
     out.print(
-        table(f"Local cluster ({processes['directory']})", ["ROLE", "PID", "ADDRESS", ""], rows)
+        table(
+            f"Local cluster ({processes['directory']})",
+            ["ROLE", "PID", "ADDRESS", "ATTRIBUTES", ""],
+            rows,
+        )
     )
 
 

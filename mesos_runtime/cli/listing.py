@@ -51,11 +51,21 @@ def print_agents(agents: list[dict[str, Any]]) -> None:
     out.print(
         table(
             f"Agents ({len(agents)})",
-            ["ID", "ADDRESS", "ACTIVE", "CPUS (used/total)", "MEM MB (used/total)"],
+            [
+                "ID",
+                "HOSTNAME",
+                "ADDRESS",
+                "ATTRIBUTES",
+                "ACTIVE",
+                "CPUS (used/total)",
+                "MEM MB (used/total)",
+            ],
             [
                 (
                     a["id"],
+                    a["hostname"],
                     a["address"],
+                    ";".join(f"{k}:{v}" for k, v in sorted(a["attributes"].items())),
                     a["active"],
                     f"{a['used']['cpus']:g}/{a['total']['cpus']:g}",
                     f"{a['used']['mem']:g}/{a['total']['mem']:g}",
@@ -87,6 +97,7 @@ def agent_summary(agent: dict[str, Any]) -> dict[str, Any]:
         "id": agent.get("id"),
         "hostname": agent.get("hostname"),
         "address": address,
+        "attributes": dict(agent.get("attributes") or {}),
         "active": bool(agent.get("active", True)),
         "total": scalars(agent.get("resources")),
         "used": scalars(agent.get("used_resources")),

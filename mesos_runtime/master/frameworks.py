@@ -167,9 +167,9 @@ class FrameworkCalls(MaintenanceCalls):
         for offer_id in list(framework.offers):
             self._take_offer(offer_id)
         for agent in self.agents.values():
-            keys = [k for k in agent.tasks if k[0] == framework.id]
-            executors = [k for k in agent.executors if k[0] == framework.id]
-            if keys or executors:
+            tasks = agent.tasks_of(framework.id)
+            executors = agent.executors_of(framework.id)
+            if tasks or executors:
                 agent.send(
                     AgentEvent(
                         type=AgentEventType.SHUTDOWN_FRAMEWORK,
@@ -178,8 +178,8 @@ class FrameworkCalls(MaintenanceCalls):
                         ),
                     )
                 )
-            for key in keys:
-                task = agent.tasks.pop(key)
+            for task in tasks:
+                agent.remove_task(task)
                 if not task.state.is_terminal:
                     task.update(
                         self._master_status(
@@ -193,9 +193,9 @@ class FrameworkCalls(MaintenanceCalls):
                     )
                     self.counters[state_counter(TaskState.TASK_KILLED)] += 1
                 framework.complete_task(task)
-            for key in executors:
-                del agent.executors[key]
-            if keys:
+            for executor in executors:
+                agent.remove_executor(executor)
+            if tasks:
                 self.drain.task_changed(agent)
         framework.tasks.clear()
         framework.unreachable_tasks.clear()

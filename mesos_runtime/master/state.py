@@ -301,6 +301,9 @@ class Agent:
     def executors_of(self, framework_id: str) -> list[TrackedExecutor]:
         return [e for (fid, _eid), e in self.executors.items() if fid == framework_id]
 
+    def remove_executor(self, executor: TrackedExecutor) -> None:
+        self.executors.pop((executor.framework_id, executor.info.executor_id.value), None)
+
     def used(self) -> Resources:
         used = Resources()
         for task in self.tasks.values():

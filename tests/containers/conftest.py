@@ -93,24 +93,24 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Images]:
     _rootfs_tarball(rootfs)
     busybox = f"localhost/{PREFIX}busybox:1"
     archived = f"localhost/{PREFIX}archived:1"
-    podman(
-        "import", "--quiet", "--change", 'CMD ["/bin/sh"]', "--change", "ENV PATH=/bin",
-        str(rootfs), busybox,
-    )  # fmt: skip
-    podman("tag", busybox, archived)
-    archive = base / "archived.tar"
-    podman("save", "--quiet", "--format", "docker-archive", "--output", str(archive), archived)
-    podman("rmi", archived)
-    registered = f"localhost/{PREFIX}registered:1"
-    registry = base / "registry"
-    registry.mkdir()
-    podman("tag", busybox, registered)
-    # `podman save` refuses a ':' in the file name that Mesos' registry layout has
-    saved = registry / "saved.tar"
-    podman("save", "--quiet", "--format", "docker-archive", "--output", str(saved), registered)
-    saved.rename(registry / f"{registered.removeprefix('localhost/')}.tar")
-    podman("rmi", registered)
-    try:
+    try:  # whatever was made is removed, also when a step fails
+        podman(
+            "import", "--quiet", "--change", 'CMD ["/bin/sh"]', "--change", "ENV PATH=/bin",
+            str(rootfs), busybox,
+        )  # fmt: skip
+        podman("tag", busybox, archived)
+        archive = base / "archived.tar"
+        podman("save", "--quiet", "--format", "docker-archive", "--output", str(archive), archived)
+        podman("rmi", archived)
+        registered = f"localhost/{PREFIX}registered:1"
+        registry = base / "registry"
+        registry.mkdir()
+        podman("tag", busybox, registered)
+        # `podman save` refuses a ':' in the file name that Mesos' registry layout has
+        saved = registry / "saved.tar"
+        podman("save", "--quiet", "--format", "docker-archive", "--output", str(saved), registered)
+        saved.rename(registry / f"{registered.removeprefix('localhost/')}.tar")
+        podman("rmi", registered)
         yield Images(
             busybox, archived, archive, f"localhost/{PREFIX}missing:1", registered, registry
         )

@@ -152,3 +152,19 @@ def test_a_malformed_container_is_a_wire_error() -> None:
 
     with pytest.raises(WireError):
         parse_container({"type": "DOCKER", "docker": {"image": 5}})
+
+
+def test_command_health_checks_run_in_the_container_and_http_ones_stay() -> None:
+    from mesos_runtime.wire.mesos import HealthCheck, HealthCheckType, HTTPCheckInfo
+
+    c = _containerizer({"type": "DOCKER", "docker": {"image": "a"}}, Path("/s"))
+    check = HealthCheck(type=HealthCheckType.COMMAND, command=CommandInfo(value="test -f x"))
+    inner = c.health_check(check).command
+    assert inner is not None
+    assert inner.shell is False
+    assert inner.arguments == [
+        "/usr/bin/podman", "exec", "--workdir=/mnt/mesos/sandbox", "mesos-c1",
+        "/bin/sh", "-c", "test -f x",
+    ]  # fmt: skip
+    http = HealthCheck(type=HealthCheckType.HTTP, http=HTTPCheckInfo(port=80))
+    assert c.health_check(http) is http

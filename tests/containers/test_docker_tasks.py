@@ -23,6 +23,8 @@ from mesos_runtime.wire.mesos import (
     FrameworkCapability,
     FrameworkCapabilityType,
     FrameworkInfo,
+    HealthCheck,
+    HealthCheckType,
     KillPolicy,
     Offer,
     StatusReason,
@@ -224,6 +226,31 @@ async def test_a_container_over_its_memory_limit_is_killed(images: Images, drive
     assert done.message == "Command exited with status 137"
 
 
+async def test_a_command_health_check_runs_inside_the_container(images: Images, driver) -> None:
+    # /www/index.html exists in the image only, not on the host
+    check = HealthCheck(
+        type=HealthCheckType.COMMAND,
+        command=shell("test -f /www/index.html && test $PWD = $MESOS_SANDBOX"),
+        delay_seconds=0,
+        interval_seconds=1,
+        grace_period_seconds=30,
+    )
+    _, (task,) = await driver.launch(
+        lambda o: command_task(
+            o, shell("sleep 300"), container=docker_container(images.busybox), health_check=check
+        )
+    )
+    tid = task.task_id.value
+    healthy = await driver.framework.wait(
+        lambda: [u for u in driver.framework.updates if u.task_id.value == tid and u.healthy],
+        60,
+        "a healthy update",
+    )
+    assert healthy[0].state is TaskState.TASK_RUNNING
+    await driver.client.kill(tid, healthy[0].agent_id)
+    assert (await driver.framework.wait_terminal(tid, 30)).state is TaskState.TASK_KILLED
+
+
 async def test_bridge_network_publishes_the_port_mapping_on_the_host(
     images: Images, driver
 ) -> None:
@@ -358,6 +385,39 @@ async def test_agent_restart_adopts_running_containers_and_removes_orphans(
         done = await d.framework.wait_terminal(tid, 60)
         assert done.state is TaskState.TASK_FINISHED, done.message
         assert (sandbox / "done").read_text() == "adopted\n"
+        daemons.wait_until(lambda: name not in container_names(), 60, message="container removed")
+    finally:
+        with contextlib.suppress(Exception):
+            await client.teardown()
+        d.framework.stop()
+        await asyncio.gather(d.loop_task, return_exceptions=True)
+        await client.close()
+
+
+async def test_agent_restarted_with_recover_cleanup_kills_its_containers(
+    images: Images, cluster
+) -> None:
+    master, agent = cluster
+    d, client = await _driver(master)
+    try:
+        _, (task,) = await d.launch(
+            lambda o: command_task(
+                o, shell("sleep 300"), container=docker_container(images.busybox)
+            )
+        )
+        tid = task.task_id.value
+        await d.framework.wait_state(tid, TaskState.TASK_RUNNING, 60)
+        name = f"{PREFIX}{Path(find_executor(agent, tid)['directory']).name}"
+        daemons.wait_until(lambda: name in container_names(), 60, message="container running")
+        agent.kill()
+        agent.args.append("--recover=cleanup")  # the last flag wins
+        try:
+            agent.start()
+        finally:
+            agent.args.pop()
+        lost = await d.framework.wait_terminal(tid, 60)
+        assert lost.state is TaskState.TASK_LOST
+        assert lost.reason is StatusReason.REASON_AGENT_RESTARTED
         daemons.wait_until(lambda: name not in container_names(), 60, message="container removed")
     finally:
         with contextlib.suppress(Exception):

@@ -252,7 +252,8 @@ async def test_agent_reports_a_v2_oom_kill_as_task_failed_memory_limitation(
 
         update = await eventually(terminal, 10, message="a terminal update")
         assert update.status.state is TaskState.TASK_FAILED
-        assert update.status.reason is StatusReason.REASON_CONTAINER_LIMITATION_MEMORY
+        reason = StatusReason.REASON_CONTAINER_LIMITATION_MEMORY
+        assert update.status.reason is reason, update.status.message
         assert "Memory limit exceeded: Requested: 64MB" in (update.status.message or "")
         (cgroup,) = [d for d in root.iterdir() if d.is_dir()]
         assert (cgroup / "memory.max").read_text() == str(64 << 20)

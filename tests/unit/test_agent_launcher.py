@@ -36,11 +36,16 @@ async def _spawn(c: Containerizer, sandbox: Path, argv: list[str], **kw):
 
 async def test_command_runs_directly_with_its_sandbox_and_exit_code(tmp_path: Path) -> None:
     c = Containerizer(PosixIsolator())
-    script = "echo out; echo err >&2; pwd; ulimit -v; exit 3"
+    flag = tmp_path / "go"
+    script = (
+        f"while [ ! -e {flag} ]; do sleep 0.02; done; "
+        "echo out; echo err >&2; pwd; ulimit -v; exit 3"
+    )
     _, process = await _spawn(c, tmp_path, command_argv(CommandInfo(value=script)))
     # the task's parent is the launcher, not a shell wrapper
     parent = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
     assert int(parent) == c.launcher.pid
+    flag.touch()
     status = await process.wait()
     assert status.code == 3
     out = (tmp_path / "stdout").read_text().splitlines()
@@ -51,13 +56,15 @@ async def test_command_runs_directly_with_its_sandbox_and_exit_code(tmp_path: Pa
     c.launcher.close()
 
 
-async def test_missing_executable_and_workdir_exit_as_a_shell_would(tmp_path: Path) -> None:
+async def test_missing_executable_or_workdir_fails_the_spawn_by_name(tmp_path: Path) -> None:
     c = Containerizer(PosixIsolator())
-    _, missing = await _spawn(c, tmp_path, ["/nonexistent/tool", "x"])
-    assert (await missing.wait()).code == 127
-    assert "/nonexistent/tool: No such file or directory" in (tmp_path / "stderr").read_text()
-    _, no_cwd = await _spawn(c, tmp_path, ["true"], workdir=tmp_path / "gone")
-    assert (await no_cwd.wait()).code == 126
+    with pytest.raises(OSError, match="/nonexistent/tool"):
+        await _spawn(c, tmp_path, ["/nonexistent/tool", "x"])
+    with pytest.raises(OSError, match="gone"):
+        await _spawn(c, tmp_path, ["true"], workdir=tmp_path / "gone")
+    # the launcher goes on
+    _, process = await _spawn(c, tmp_path, ["true"])
+    assert (await process.wait()).code == 0
     c.launcher.close()
 
 
