@@ -282,6 +282,7 @@ class Containerizer:
                     "sandbox": str(sandbox),
                     "status_file": str(status_file),
                     "cgroup_procs": list(spec.cgroup_procs),
+                    "cgroup_procs_after": list(spec.cgroup_procs_after),
                     "rlimit_as": spec.rlimit_as,
                 }
             )

@@ -49,7 +49,10 @@ class IsolationState(Record):
 class LaunchSpec:
     """How a process joins its container before the command runs (see `launcher`)."""
 
-    cgroup_procs: tuple[str, ...] = ()  # cgroup.procs files the process writes itself into
+    cgroup_procs: tuple[str, ...] = ()  # cgroup.procs the process starts in
+    # cgroup.procs it is moved into right after its exec: the cpu cgroup, whose tiny share
+    # would otherwise starve the spawn, and with it the launcher, on a busy machine
+    cgroup_procs_after: tuple[str, ...] = ()
     rlimit_as: int | None = None  # RLIMIT_AS, bytes
 
 
@@ -102,7 +105,10 @@ class Isolator:
     def prelude(self, state: IsolationState) -> list[str]:
         """`launch_spec` as shell commands for the `sh` wrapper (each must succeed)."""
         spec = self.launch_spec(state)
-        commands = [f"echo $$ > {shlex.quote(procs)}" for procs in spec.cgroup_procs]
+        commands = [
+            f"echo $$ > {shlex.quote(procs)}"
+            for procs in (*spec.cgroup_procs_after, *spec.cgroup_procs)
+        ]
         if spec.rlimit_as:
             commands.append(f"ulimit -v {spec.rlimit_as // 1024}")
         return commands
@@ -218,7 +224,8 @@ class CgroupsIsolator(Isolator):
 
     def launch_spec(self, state: IsolationState) -> LaunchSpec:
         return LaunchSpec(
-            tuple(f"{cg}/cgroup.procs" for cg in (state.cpu_cgroup, state.memory_cgroup) if cg)
+            (f"{state.memory_cgroup}/cgroup.procs",) if state.memory_cgroup else (),
+            (f"{state.cpu_cgroup}/cgroup.procs",) if state.cpu_cgroup else (),
         )
 
     def pids(self, state: IsolationState) -> list[int]:

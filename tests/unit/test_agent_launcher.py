@@ -111,7 +111,11 @@ async def test_spawned_process_joins_its_cgroups_and_an_oom_is_a_limitation(tmp_
     isolator = create_isolator("cgroups/cpu,cgroups/mem", ROOT)
     assert isinstance(isolator, CgroupsIsolator)
     c = Containerizer(isolator)
-    hog = f"cat /proc/self/cgroup > cgroups; {sys.executable} -c 'x = bytearray(300 << 20)'"
+    # (the cpu cgroup is joined just after the exec: the memory one before it)
+    hog = (
+        f"sleep 0.1; cat /proc/self/cgroup > cgroups; "
+        f"{sys.executable} -c 'x = bytearray(300 << 20)'"
+    )
     state = c.prepare("hog", Resources.parse("cpus:0.1;mem:48"))
     try:
         process = await c.spawn(
