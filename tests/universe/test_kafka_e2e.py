@@ -195,7 +195,7 @@ def _assert_rolled_one_at_a_time(stderr: str) -> None:
 def test_install_deploys_one_broker_per_host_and_becomes_ready(cluster: Cluster) -> None:
     result = cluster.ok(
         "install", "kafka", "--options", str(cluster.facts["options"]), "--yes",
-        "--wait", "--timeout", "240", timeout=300,
+        "--wait", "--timeout", "420", timeout=480,
     )  # fmt: skip
     assert "kafka: deploy plan COMPLETE" in result.stderr
     plan = cluster.json("kafka", "plan", "status", "deploy")
@@ -239,7 +239,7 @@ def test_a_broker_setting_update_rolls_one_broker_at_a_time(
     change = tmp_path / "retention.json"
     change.write_text(json.dumps({"kafka": {"log_retention_hours": 100}}))
     result = cluster.ok(
-        "update", "kafka", "--options", str(change), "--wait", "--timeout", "240", timeout=300
+        "update", "kafka", "--options", str(change), "--wait", "--timeout", "420", timeout=480
     )
     _assert_rolled_one_at_a_time(result.stderr)
     brokers = cluster.brokers()
@@ -255,7 +255,7 @@ def test_a_broker_setting_update_rolls_one_broker_at_a_time(
 
 
 def test_a_rollback_restores_the_earlier_setting(cluster: Cluster) -> None:
-    result = cluster.ok("rollback", "kafka", "--wait", "--timeout", "240", timeout=300)
+    result = cluster.ok("rollback", "kafka", "--wait", "--timeout", "420", timeout=480)
     _assert_rolled_one_at_a_time(result.stderr)
     bootstrap = cluster.bootstrap()
     assert {_broker_setting(bootstrap, b, "log.retention.hours") for b in (0, 1, 2)} == {"168"}
