@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import urllib.error
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import daemons
+from tests.integration.test_agent_tasks import kill_leftover_tasks
 
 HOSTS = ("host-a", "host-b", "host-c")
 
@@ -65,6 +67,13 @@ class Cluster:
     def agent_by_host(self, hostname: str) -> daemons.Daemon:
         return self.agents[HOSTS.index(hostname)]
 
+    def stop(self) -> None:
+        for agent in self.agents:
+            agent.stop()
+            # stopped agents leave their tasks running (to recover them): end ours
+            kill_leftover_tasks(agent.work_dir)
+        self.master.stop()
+
 
 def start_cluster(root: Path) -> Cluster:
     master = daemons.master(
@@ -75,13 +84,15 @@ def start_cluster(root: Path) -> Cluster:
     )
     master.start()
     agents = []
+    # every agent is on 127.0.0.1: give each its own ports, as separate hosts have, and
+    # keep clear of the 31000s other tests' agents offer on this machine
+    base = random.randrange(20000, 29000, 300)
     for i, host in enumerate(HOSTS):
-        # every agent is on 127.0.0.1: give each its own ports, as separate hosts have
-        first = 31000 + 300 * i
+        first = base + 100 * i
         agent = daemons.agent(
             root / host,
             master.address,
-            f"--resources=cpus:2;mem:1024;disk:1024;ports:[{first}-{first + 299}]",
+            f"--resources=cpus:2;mem:1024;disk:1024;ports:[{first}-{first + 99}]",
             f"--hostname={host}",
             f"--attributes=zone:{host}",
         )
@@ -96,7 +107,7 @@ def start_cluster(root: Path) -> Cluster:
 class Scheduler:
     cluster: Cluster
     name: str
-    store: Path
+    store: Path | str  # a directory, or a zk:// URL
     spec_text: str
     port: int = field(default_factory=daemons.free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -108,10 +119,10 @@ class Scheduler:
 
     @property
     def log_path(self) -> Path:
-        return self.store.parent / f"{self.name}-scheduler.log"
+        return self.cluster.root / f"{self.name}-{self.port}-scheduler.log"
 
     def env(self) -> dict[str, str]:
-        templates = self.store.parent / "templates"
+        templates = self.cluster.root / "templates"
         templates.mkdir(parents=True, exist_ok=True)
         (templates / "index.html.j2").write_text(TEMPLATE)
         env = {k: v for k, v in os.environ.items() if not k.startswith("MESOS_")}
@@ -128,7 +139,8 @@ class Scheduler:
         env.update(self.extra_env)
         return env
 
-    def start(self) -> Scheduler:
+    def start(self, wait: bool = True) -> Scheduler:
+        """Start the process; with `wait`, until its API answers (it serves once elected)."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mesos_runtime.sdk.scheduler"],
@@ -138,8 +150,12 @@ class Scheduler:
             start_new_session=True,
         )
         log.close()
-        daemons.wait_until(self._serving, 30, message=f"scheduler API\n{self.log_tail()}")
+        if wait:
+            self.wait_serving()
         return self
+
+    def wait_serving(self, timeout: float = 30) -> None:
+        daemons.wait_until(self._serving, timeout, message=f"scheduler API\n{self.log_tail()}")
 
     def _serving(self) -> bool:
         if self.process is not None and self.process.poll() is not None:

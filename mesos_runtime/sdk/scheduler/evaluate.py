@@ -123,7 +123,7 @@ class Evaluator:
 
     # --- the evaluation ---------------------------------------------------------------------
 
-    def evaluate(
+    def evaluate(  # noqa: PLR0917 - the offer, the instance and what surrounds it
         self,
         offer: Offer,
         available: Resources,
@@ -207,7 +207,8 @@ class Evaluator:
                 sandbox=".",
             )
             infos.append(self.task_info(offer, launch, matched.resources, config))
-        operations.append(calls.launch_operation(infos))
+        if infos:
+            operations.append(calls.launch_operation(infos))
         return Evaluation(operations, infos, record, used)
 
     # --- the TaskInfo ------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The scheduler process: read the environment, win the election, serve the HTTP API and
 run the framework (the service's plans, or with `SDK_UNINSTALL=true` the uninstall plan).
 
-Exit codes: 0 stopped (SIGTERM), 2 bad configuration (the message names the variable
-and the field), 3 leadership lost (Marathon starts it again).
+Exit codes: 0 stopped (SIGTERM), 1 never subscribed (120 s), 2 bad configuration (the
+message names the variable and the field), 3 leadership lost (Marathon starts it again).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sys
 from aiohttp import web
 
 from mesos_runtime.scheduler import (
+    ElectionError,
     SchedulerClient,
     SchedulerState,
     StoreError,
@@ -34,6 +35,10 @@ from .uninstall import Uninstaller
 
 __all__ = ["main", "serve"]
 
+# a scheduler that cannot subscribe this long is better restarted by Marathon than left
+# waiting on a master that accepted the connection and never answered
+SUBSCRIBE_DEADLINE = 120.0
+
 log = logging.getLogger("infinity-scheduler")
 
 
@@ -49,7 +54,7 @@ def main() -> int:
         return 2
     try:
         return asyncio.run(serve(cfg))
-    except (ConfigError, PlanError, StoreError) as e:
+    except (ConfigError, PlanError, StoreError, ElectionError) as e:
         print(f"infinity-scheduler: {e}", file=sys.stderr)
         return 2
 
@@ -78,10 +83,14 @@ async def serve(cfg: SchedulerConfig) -> int:
         await ha.close()
 
 
+async def _first_subscription(scheduler: ServiceScheduler | Uninstaller, deadline: float) -> None:
+    async with asyncio.timeout(deadline):
+        await scheduler.connected.wait()
+
+
 async def _lead(
     cfg: SchedulerConfig, state: SchedulerState, stop: asyncio.Event, lost: asyncio.Event
 ) -> int:
-    holder: dict[str, object] = {}
     scheduler: ServiceScheduler | Uninstaller
     # bind first: the API's address is the framework's webui_url
     sock = socket.socket()
@@ -96,7 +105,6 @@ async def _lead(
         scheduler = ServiceScheduler(cfg, state, url)
         await scheduler.load()
         registered = True
-    holder["scheduler"] = scheduler
     runner = web.AppRunner(make_app(scheduler), access_log=None)
     await runner.setup()
     site = web.SockSite(runner, sock)
@@ -104,6 +112,7 @@ async def _lead(
     log.info("serving the scheduler API on %s", url)
     try:
         framework = None
+        client: SchedulerClient | None = None
         if registered:
             info = framework_info(
                 cfg.service_name,
@@ -117,14 +126,20 @@ async def _lead(
             client = SchedulerClient(cfg.master, info)
             framework = asyncio.create_task(run(client, scheduler))
         waits = {asyncio.create_task(stop.wait()), asyncio.create_task(lost.wait())}
+        watchdog = None
         if framework is not None:
             waits.add(framework)
+            watchdog = asyncio.create_task(_first_subscription(scheduler, SUBSCRIBE_DEADLINE))
+            waits.add(watchdog)
         while True:
             done, waits = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             if framework in done and isinstance(scheduler, Uninstaller) and scheduler.done.is_set():
                 framework = None
                 continue  # uninstalled: keep serving the plan until Marathon deletes the app
+            if watchdog in done and not watchdog.exception():
+                continue  # subscribed in time
             break
+        starved = watchdog is not None and watchdog.done() and watchdog.exception() is not None
         for task in waits:
             task.cancel()
         if framework is not None and framework.done() and framework.exception() is not None:
@@ -134,9 +149,18 @@ async def _lead(
             framework.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await framework
+        if starved:
+            log.error(
+                "no SUBSCRIBED from %s within %.0fs: exiting so that Marathon restarts it",
+                cfg.master,
+                SUBSCRIBE_DEADLINE,
+            )
+            return 1
         if lost.is_set():
             log.error("lost leadership: exiting so that Marathon restarts this instance")
             return 3
         return 0
     finally:
+        if client is not None:
+            await client.close()
         await runner.cleanup()

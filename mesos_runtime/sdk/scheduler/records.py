@@ -17,6 +17,7 @@ __all__ = ["PodRecord", "ServiceStore", "TargetConfig", "config_id"]
 _PODS = "pods"
 _PLANS = "plans"
 _CONFIG = "config"
+_ORPHANS = "orphans"
 
 
 def config_id(spec_text: str) -> str:
@@ -79,6 +80,16 @@ class ServiceStore:
     async def put_target(self, target: TargetConfig) -> None:
         await self.state.put_json(_CONFIG, "target", target.to_json())
 
+    async def orphans(self) -> dict[str, str]:
+        """Reservations left behind by replaced instances (id -> host), until unreserved."""
+        return await self.state.all_json(_ORPHANS)
+
+    async def put_orphan(self, reservation_id: str, hostname: str) -> None:
+        await self.state.put_json(_ORPHANS, reservation_id, hostname)
+
+    async def remove_orphan(self, reservation_id: str) -> None:
+        await self.state.delete_json(_ORPHANS, reservation_id)
+
     async def wipe(self) -> None:
         """Remove everything the service stored (uninstall)."""
         store = self.state.store
@@ -88,6 +99,8 @@ class ServiceStore:
             f"data/{_PODS}",
             f"data/{_PLANS}",
             f"data/{_CONFIG}",
+            f"data/{_ORPHANS}",
+            "data/finished",
             "framework",
         ):
             for name in await store.names(namespace):

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from mesos_runtime.scheduler import (
+    CallError,
     Framework,
     OfferDemand,
     SchedulerClient,
@@ -35,12 +36,14 @@ from mesos_runtime.wire.scheduler import Subscribed
 
 from .config import SchedulerConfig
 from .evaluate import CONFIG_LABEL, Evaluation, Evaluator, task_name_of
-from .views import ApiViews
 from .records import PodRecord, ServiceStore, TargetConfig, config_id
+from .views import ApiViews
 
 __all__ = ["ServiceScheduler"]
 
 log = logging.getLogger(__name__)
+
+LAUNCH_BACKOFF_MAX = 30.0  # seconds between relaunches of a task that keeps failing
 
 _AGENT_GONE = frozenset(
     {
@@ -80,8 +83,13 @@ class ServiceScheduler(ApiViews, Framework):
         # step timings (step name -> event -> time), for the API and the benchmark
         self.timings: dict[str, dict[str, float]] = {}
         self._lock = asyncio.Lock()
+        self.connected = asyncio.Event()  # SUBSCRIBED at least once
         self._ticker: asyncio.Task[None] | None = None
         self.launched_count = 0  # tasks launched by this process
+        self._why: dict[str, str] = {}  # the last reason an offer did not serve a step
+        # instance -> (consecutive failures, when the last was, why): the relaunch backoff
+        self._failures: dict[str, tuple[int, float, str]] = {}
+        self._last_offer = self._last_revive = time.monotonic()
 
     # --- loading and the target configuration ---------------------------------------------
 
@@ -90,6 +98,8 @@ class ServiceScheduler(ApiViews, Framework):
         self.plans = await self.store.plans()
         self.finished = await self.state.all_json("finished")
         await self.tracker.load()
+        stored_id = await self.state.framework_id()
+        self.framework_id = stored_id.value if stored_id else None
         target = await self.store.target()
         if target is not None and target.id != self.target:
             self._check_shrink(target)
@@ -142,6 +152,13 @@ class ServiceScheduler(ApiViews, Framework):
         self.client = client
         self.framework_id = subscribed.framework_id.value
         await self.state.set_framework_id(subscribed.framework_id)
+        if not self.connected.is_set():
+            # a new process (restart, failover to another instance): its webui_url is new
+            try:
+                await client.update_framework(client.framework_info)
+            except CallError as e:
+                log.warning("UPDATE_FRAMEWORK refused: %s", e)
+        self.connected.set()
         self.demand.subscribed()
         self.tracker.adopt(client, interval=0.5)
         if self._ticker is None:
@@ -161,14 +178,8 @@ class ServiceScheduler(ApiViews, Framework):
             pod_name, index, task = where
             instance = f"{pod_name}-{index}"
             pod_record = self.pods.get(instance)
-            if status.state in _AGENT_GONE and pod_record is not None:
-                if pod_record.failed_since is None and pod_record.agent_id == record.agent_id:
-                    pod_record.failed_since = time.time()
-                    await self.store.put_pod(pod_record)
-            elif status.state is TaskState.TASK_RUNNING and pod_record is not None:
-                if pod_record.failed_since is not None:
-                    pod_record.failed_since = None
-                    await self.store.put_pod(pod_record)
+            if pod_record is not None:
+                await self._agent_health(pod_record, record, status)
             if status.state.is_terminal:
                 on_purpose = task_id in self.killing
                 self.killing.discard(task_id)
@@ -178,25 +189,45 @@ class ServiceScheduler(ApiViews, Framework):
                     self.finished[name] = _config_of(record) or ""
                     await self.state.put_json("finished", name, self.finished[name])
                 elif not on_purpose:
+                    self._failed(instance, _describe(status))
                     self._recover(pod_name, index, task, _describe(status))
             elif status.state in _AGENT_GONE and task_id not in self.killing:
                 self._recover(pod_name, index, task, _describe(status))
         await self.progress()
 
     async def offers(self, client: SchedulerClient, offers: list[Offer]) -> None:
+        self._last_offer = time.monotonic()
         async with self._lock:
             wanted = self._wanted()
             taken: set[str] = set()
             for offer in offers:
-                operations = self._cleanup(offer)
+                operations, released = self._cleanup(offer)
                 available = Resources.from_wire(offer.resources)
                 launched: list[Evaluation] = []
+                for record in self._to_place(wanted):
+                    if record.name in taken:
+                        continue
+                    placed = self._evaluate(offer, available, record, [])
+                    if isinstance(placed, str):
+                        continue
+                    taken.add(record.name)
+                    available = available - placed.used
+                    self.pods[record.name] = placed.pod
+                    await self.store.put_pod(placed.pod)
+                    operations.extend(placed.operations)
+                    log.info("reserved %s on %s", record.name, offer.hostname)
                 for step in wanted:
                     if step.asset in taken:
                         continue
-                    result = self._evaluate(offer, available, step)
+                    if self._waits_for_peers(step):
+                        continue
+                    result = self._evaluate(offer, available, self._record(step), step.tasks)
                     if isinstance(result, str):
-                        log.debug("offer %s for %s: %s", offer.id.value, step.name, result)
+                        if self._why.get(step.name) != result:
+                            self._why[step.name] = result
+                            log.info(
+                                "%s: offer from %s not used: %s", step.name, offer.hostname, result
+                            )
                         continue
                     taken.add(step.asset)
                     launched.append(result)
@@ -211,6 +242,8 @@ class ServiceScheduler(ApiViews, Framework):
                     self._time(step, "launched")
                 if operations:
                     await client.accept([offer.id], operations, filters=1)
+                    for rid in released:
+                        await self.store.remove_orphan(rid)
                 else:
                     await client.decline([offer.id], 5)
             await self._save_plans()
@@ -249,6 +282,18 @@ class ServiceScheduler(ApiViews, Framework):
         )
         log.info("recovery: %s %s (%s)", kind, asset, why)
 
+    async def _agent_health(
+        self, pod_record: PodRecord, record: TaskRecord, status: TaskStatus
+    ) -> None:
+        """When the instance's agent went away (for the permanent-failure timeout), or is back."""
+        if status.state in _AGENT_GONE:
+            if pod_record.failed_since is None and pod_record.agent_id == record.agent_id:
+                pod_record.failed_since = time.time()
+                await self.store.put_pod(pod_record)
+        elif status.state is TaskState.TASK_RUNNING and pod_record.failed_since is not None:
+            pod_record.failed_since = None
+            await self.store.put_pod(pod_record)
+
     async def restart_pod(self, instance: str) -> list[str]:
         """Kill the instance's tasks; the recovery plan relaunches them in place."""
         pod, index = self._instance(instance)
@@ -262,7 +307,6 @@ class ServiceScheduler(ApiViews, Framework):
 
     async def replace_pod(self, instance: str) -> list[str]:
         """Kill the instance's tasks and place it afresh, on another agent when there is one."""
-        pod, index = self._instance(instance)
         killed = await self._kill_instance(instance)
         await self._unplace(instance, "replaced by the operator")
         await self.progress(new_work=True)
@@ -273,6 +317,9 @@ class ServiceScheduler(ApiViews, Framework):
         pod, index = self._instance(instance)
         if record is not None:
             # its reservation becomes an orphan: DESTROY + UNRESERVE when it is offered
+            # (remembered, so that an uninstall waits for it too)
+            if record.reservation_id is not None:
+                await self.store.put_orphan(record.reservation_id, record.hostname or "")
             record = record.replace(
                 reservation_id=None,
                 agent_id=None,
@@ -286,9 +333,9 @@ class ServiceScheduler(ApiViews, Framework):
             await self.store.put_pod(record)
         for tracked in list(self.tracker.records.values()):
             where = self._task_of(tracked)
-            if where is not None and f"{where[0]}-{where[1]}" == instance:
-                if tracked.status is not None and tracked.status.state in _AGENT_GONE:
-                    await self.tracker.forget(tracked.task_id)
+            gone = tracked.status is not None and tracked.status.state in _AGENT_GONE
+            if gone and where is not None and f"{where[0]}-{where[1]}" == instance:
+                await self.tracker.forget(tracked.task_id)
         self._recover(pod, index, self.spec.pod(pod).tasks[0].name, why, kind="replace")
 
     async def _kill_instance(self, instance: str) -> list[str]:
@@ -315,8 +362,20 @@ class ServiceScheduler(ApiViews, Framework):
             await asyncio.sleep(1.0)
             try:
                 await self._replace_lost()
+                await self._revive_if_starved()
             except Exception:
                 log.exception("checking for permanently failed pods failed")
+
+    async def _revive_if_starved(self) -> None:
+        """Work waits but no offer came for a while: REVIVE, which clears the master's
+        refuse filters (a reservation's remaining resources were filtered with its ACCEPT)."""
+        now = time.monotonic()
+        quiet = now - max(self._last_offer, self._last_revive)
+        if self.client is None or quiet < 2.0 or not self._wanted():
+            return
+        self._last_revive = now
+        log.info("work is waiting and no offer came for %.0fs: reviving offers", quiet)
+        await self.demand.update(self.client, True, new_work=True)
 
     async def _replace_lost(self) -> None:
         now = time.time()
@@ -380,8 +439,13 @@ class ServiceScheduler(ApiViews, Framework):
             if goal is not Goal.RUNNING and self._finished_ok(task_name, goal):
                 states.append(Status.COMPLETE)
                 continue
+            placed = self.pods.get(step.asset)
+            agent = placed.agent_id if placed is not None else None
+            # only a task on the instance's own reservation counts (not one being replaced)
             current = [
-                r for r in self._live_tasks(step.asset, name) if _config_of(r) == self.target
+                r
+                for r in self._live_tasks(step.asset, name)
+                if _config_of(r) == self.target and agent is not None and r.agent_id == agent
             ]
             if not current:
                 states.append(Status.PENDING)
@@ -391,18 +455,25 @@ class ServiceScheduler(ApiViews, Framework):
             checked = pod.task(name).readiness_check or pod.task(name).health_check
             if running and goal is Goal.RUNNING and (checked is None or record.status.healthy):
                 states.append(Status.COMPLETE)
+                if record.status.timestamp:  # when the agent saw it ready (for the benchmark)
+                    self.timings.setdefault(step.name, {}).setdefault(
+                        "ready", record.status.timestamp
+                    )
             elif running:
                 states.append(Status.STARTED)
             else:
                 states.append(Status.STARTING)
         if all(s is Status.COMPLETE for s in states):
             step.status, step.message = Status.COMPLETE, None
+            self._failures.pop(step.asset, None)
         elif all(s in (Status.STARTED, Status.COMPLETE) for s in states):
             step.status = Status.STARTED
         elif Status.PENDING not in states:
             step.status = Status.STARTING
         elif step.status in (Status.STARTING, Status.STARTED, Status.PREPARED):
             step.status = Status.PENDING
+            failure = self._failures.get(step.asset)
+            step.message = f"relaunching: {failure[2]}" if failure else None
         if step.status is not before:
             self._time(step, step.status.value.lower())
 
@@ -433,15 +504,26 @@ class ServiceScheduler(ApiViews, Framework):
 
     def _wanted(self) -> list[Step]:
         return [
-            s for s in self._open_steps() if s.status is Status.PENDING and not self._blocked(s)
+            s
+            for s in self._open_steps()
+            if s.status is Status.PENDING and not self._blocked(s) and not self._backing_off(s)
         ]
+
+    def _failed(self, instance: str, why: str) -> None:
+        count = self._failures.get(instance, (0, 0.0, ""))[0] + 1
+        self._failures[instance] = (count, time.monotonic(), why)
+
+    def _backing_off(self, step: Step) -> bool:
+        """A task that keeps failing is relaunched after 1, 2, 4 ... 30 s (the first at once)."""
+        failure = self._failures.get(step.asset)
+        if failure is None or failure[0] < 2:
+            return False
+        delay = min(LAUNCH_BACKOFF_MAX, 2.0 ** (failure[0] - 2))
+        return time.monotonic() - failure[1] < delay
 
     def _blocked(self, step: Step) -> bool:
         """Old tasks of the step still run (being killed), or the instance is unreachable."""
-        for name in step.tasks:
-            if self._live_tasks(step.asset, name):
-                return True
-        return False
+        return any(self._live_tasks(step.asset, name) for name in step.tasks)
 
     async def progress(self, new_work: bool = False) -> None:
         """Advance every open step, kill what a step replaces, and say whether offers are wanted."""
@@ -484,22 +566,52 @@ class ServiceScheduler(ApiViews, Framework):
     def _time(self, step: Step, event: str) -> None:
         self.timings.setdefault(step.name, {}).setdefault(event, time.time())
 
-    def _evaluate(self, offer: Offer, available: Resources, step: Step) -> Evaluation | str:
-        pod = self.spec.pod(step.pod)
-        record = self.pods.get(step.asset) or PodRecord(
+    def _record(self, step: Step) -> PodRecord:
+        return self.pods.get(step.asset) or PodRecord(
             name=step.asset, pod=step.pod, index=step.index
         )
+
+    def _templated(self, pod: str) -> bool:
+        return any(t.configs for t in self.spec.pod(pod).tasks)
+
+    def _to_place(self, wanted: list[Step]) -> list[PodRecord]:
+        """Unplaced instances of pod types whose wanted steps render config templates:
+        their peers' addresses must all be known first, so the whole type is reserved
+        before any of its tasks launch."""
+        out = []
+        for pod_name in dict.fromkeys(s.pod for s in wanted if self._templated(s.pod)):
+            pod = self.spec.pod(pod_name)
+            for index in range(pod.count):
+                name = pod.instance_name(index)
+                record = self.pods.get(name) or PodRecord(name=name, pod=pod_name, index=index)
+                if record.reservation_id is None:
+                    out.append(record)
+        return out
+
+    def _waits_for_peers(self, step: Step) -> bool:
+        if not self._templated(step.pod):
+            return False
+        pod = self.spec.pod(step.pod)
+        return any(
+            (r := self.pods.get(pod.instance_name(i))) is None or r.reservation_id is None
+            for i in range(pod.count)
+        )
+
+    def _evaluate(
+        self, offer: Offer, available: Resources, record: PodRecord, step_tasks: list[str]
+    ) -> Evaluation | str:
+        pod = self.spec.pod(record.pod)
         placed = [
             p
             for p in self.pods.values()
-            if p.pod == step.pod and p.name != step.asset and p.reservation_id is not None
+            if p.pod == record.pod and p.name != record.name and p.reservation_id is not None
         ]
         tasks = [
             t
-            for t in step.tasks
+            for t in step_tasks
             if not (
                 pod.task(t).goal is not Goal.RUNNING
-                and self._finished_ok(task_name_of(step.asset, t), pod.task(t).goal)
+                and self._finished_ok(task_name_of(record.name, t), pod.task(t).goal)
             )
         ]
         return self.evaluator.evaluate(
@@ -521,7 +633,7 @@ class ServiceScheduler(ApiViews, Framework):
             )
         return out
 
-    def _cleanup(self, offer: Offer) -> list[Any]:
+    def _cleanup(self, offer: Offer) -> tuple[list[Any], list[str]]:
         """DESTROY + UNRESERVE reservations of this role that no pod instance holds."""
         known = {p.reservation_id for p in self.pods.values() if p.reservation_id}
         orphans = {
@@ -535,7 +647,7 @@ class ServiceScheduler(ApiViews, Framework):
         for rid in sorted(orphans):
             log.info("unreserving reservation %s no pod instance holds", rid)
             operations.extend(unreserve_operations(offer, rid))
-        return operations
+        return operations, sorted(orphans)
 
     # --- views for the API ------------------------------------------------------------------
 

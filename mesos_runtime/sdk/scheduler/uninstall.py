@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # a reservation not offered this long after the tasks died is on an agent that is gone
 UNOFFERED_TIMEOUT = 30.0
+# after the tasks died, how long offers are taken for reservations no record names
+SETTLE = 3.0
 
 
 class Uninstaller(Framework):
@@ -53,12 +55,14 @@ class Uninstaller(Framework):
         self._tasks_dead_at: float | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
+        self.connected = asyncio.Event()  # SUBSCRIBED at least once
 
     async def load(self) -> bool:
         """Read what to undo; False when nothing was ever registered (nothing to do)."""
         framework_id = await self.state.framework_id()
         await self.tracker.load()
         pods = await self.store.pods()
+        orphans = await self.store.orphans()
         kill, unreserve, deregister = self.plan.phases
         kill.steps = [
             Step(name=r.task.name, pod="task", index=0, tasks=[r.task_id])
@@ -68,6 +72,9 @@ class Uninstaller(Framework):
             Step(name=p.reservation_id, pod="reservation", index=0, message=p.hostname)
             for p in pods.values()
             if p.reservation_id
+        ] + [
+            Step(name=rid, pod="reservation", index=0, message=host)
+            for rid, host in sorted(orphans.items())
         ]
         deregister.steps = [Step(name="deregister", pod="framework", index=0)]
         if framework_id is None:
@@ -107,8 +114,8 @@ class Uninstaller(Framework):
     def endpoints(self) -> dict[str, dict[str, list[str]]]:
         return {}
 
-    def target_spec(self) -> str:
-        return self.cfg.spec_text
+    def target_spec(self) -> dict[str, Any]:
+        return {"id": None, "name": self.cfg.service_name, "spec": self.cfg.spec_text}
 
     def framework_id_value(self) -> str | None:
         return self.framework_id
@@ -123,6 +130,7 @@ class Uninstaller(Framework):
 
     async def subscribed(self, client: SchedulerClient, subscribed: Subscribed) -> None:
         self.client = client
+        self.connected.set()
         self.tracker.adopt(client, interval=0.5)
         for record in list(self.tracker.records.values()):
             await client.kill(record.task.task_id, record.task.agent_id)
@@ -134,12 +142,11 @@ class Uninstaller(Framework):
     async def update(self, client: SchedulerClient, status: TaskStatus) -> None:
         record = await self.tracker.update(status)
         kill = self.plan.phases[0]
-        if record is None:
-            if not status.state.is_terminal:
-                await client.kill(status.task_id, status.agent_id)
-                kill.steps.append(
-                    Step(name=status.task_id.value, pod="task", index=0, status=Status.STARTING)
-                )
+        if record is None and not status.state.is_terminal:
+            await client.kill(status.task_id, status.agent_id)
+            kill.steps.append(
+                Step(name=status.task_id.value, pod="task", index=0, status=Status.STARTING)
+            )
         if status.state.is_terminal:
             for step in kill.steps:
                 if status.task_id.value in (*step.tasks, step.name):
@@ -184,16 +191,19 @@ class Uninstaller(Framework):
             for step in unreserve.steps:
                 if step.status is Status.PENDING:
                     step.status = Status.STARTING
+        waited = time.time() - self._tasks_dead_at
+        if waited < SETTLE:
+            return  # offers from every agent, with reservations no record knows, come first
         if unreserve.status is not Status.COMPLETE:
-            if time.time() - self._tasks_dead_at < UNOFFERED_TIMEOUT:
+            if waited < UNOFFERED_TIMEOUT:
                 return
             for step in unreserve.steps:
                 if step.status is not Status.COMPLETE:
                     step.status = Status.COMPLETE
                     step.message = "never offered: its agent is gone"
-        if deregister.status is Status.COMPLETE or self.client is None:
-            return
         step = deregister.steps[0]
+        if step.status is not Status.PENDING or self.client is None:
+            return  # done, or under way (the ticker and the hooks both get here)
         step.status = Status.STARTING
         await self.client.teardown()
         await self.store.wipe()

@@ -23,6 +23,7 @@ class ApiViews:
     pods: dict[str, PodRecord]
     framework_id: str | None
     timings: dict[str, dict[str, float]]
+    target: str
 
     async def _save_plans(self) -> None: ...
     async def progress(self, new_work: bool = False) -> None: ...
@@ -60,8 +61,8 @@ class ApiViews:
                         entry["dns"].append(f"{name}.{self.cfg.service_name}.mesos:{number}")
         return out
 
-    def target_spec(self) -> str:
-        return self.cfg.spec_text
+    def target_spec(self) -> dict[str, Any]:
+        return {"id": self.target, "name": self.cfg.service_name, "spec": self.cfg.spec_text}
 
     def framework_id_value(self) -> str | None:
         return self.framework_id
