@@ -192,6 +192,7 @@ def _assert_rolled_one_at_a_time(stderr: str) -> None:
         assert previous_done < started, order
 
 
+@pytest.mark.timeout(500)  # plans of JVM pods on a loaded 2-core machine
 def test_install_deploys_one_broker_per_host_and_becomes_ready(cluster: Cluster) -> None:
     result = cluster.ok(
         "install", "kafka", "--options", str(cluster.facts["options"]), "--yes",
@@ -233,6 +234,7 @@ def test_a_real_client_produces_and_consumes_through_the_bootstrap_servers(
     assert _consume_all(bootstrap, "readers-1") >= RECORDS
 
 
+@pytest.mark.timeout(500)  # plans of JVM pods on a loaded 2-core machine
 def test_a_broker_setting_update_rolls_one_broker_at_a_time(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -254,6 +256,7 @@ def test_a_broker_setting_update_rolls_one_broker_at_a_time(
     }
 
 
+@pytest.mark.timeout(500)  # plans of JVM pods on a loaded 2-core machine
 def test_a_rollback_restores_the_earlier_setting(cluster: Cluster) -> None:
     result = cluster.ok("rollback", "kafka", "--wait", "--timeout", "420", timeout=480)
     _assert_rolled_one_at_a_time(result.stderr)
@@ -263,6 +266,7 @@ def test_a_rollback_restores_the_earlier_setting(cluster: Cluster) -> None:
     assert _consume_all(bootstrap, "readers-2") >= RECORDS
 
 
+@pytest.mark.timeout(420)  # plans of JVM pods on a loaded 2-core machine
 def test_a_lost_agents_broker_is_replaced_on_another_host_and_data_survives(
     cluster: Cluster,
 ) -> None:
@@ -293,6 +297,7 @@ def test_a_lost_agents_broker_is_replaced_on_another_host_and_data_survives(
     wait_until(in_sync, 120, interval=2, message="the replaced broker back in every ISR")
 
 
+@pytest.mark.timeout(300)  # plans of JVM pods on a loaded 2-core machine
 def test_uninstall_leaves_no_task_reservation_or_state(cluster: Cluster) -> None:
     result = cluster.ok("uninstall", "kafka", "--yes", "--timeout", "180", timeout=240)
     assert "no tasks, reservations or state left" in result.stdout
