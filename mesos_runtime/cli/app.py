@@ -14,7 +14,8 @@ from .output import CliError, err, out
 
 app = typer.Typer(
     name="infinity",
-    help="Infinity: a Mesos-model cluster runtime and package universe.",
+    help="Infinity: a Mesos-model cluster runtime and package universe. "
+    "An installed service has commands of its own: infinity <service> plan|pod|endpoints ...",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

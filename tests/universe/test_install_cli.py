@@ -228,6 +228,16 @@ def test_update_merges_rollback_restores_and_history_numbers_them(
     refused(cluster.run("update", "nosuch"), "no service named 'nosuch' is installed")
 
 
+def test_service_commands_need_the_services_registered_scheduler(cluster: Cluster) -> None:
+    # the stand-in never registers a framework: the per-service commands say so
+    for command in (("plan", "status"), ("pod", "list"), ("endpoints",)):
+        refused(
+            cluster.run("tiny", *command),
+            "no scheduler of a service 'tiny' is registered with the master",
+        )
+    assert "plan" in ok(cluster.run("tiny", "--help")).stdout
+
+
 def test_uninstall_deletes_the_app_and_names_what_it_could_not_remove(cluster: Cluster) -> None:
     result = cluster.run("uninstall", "tiny", "--yes", "--timeout", "3")
     assert cluster.app("tiny") is None

@@ -54,6 +54,7 @@ def run(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.Com
     )  # fmt: skip
 
 
+@pytest.mark.timeout(900)  # a master, a worker and a job's JVMs on a loaded 2-core machine
 def test_spark_installs_runs_a_real_job_and_uninstalls(env: dict[str, str]) -> None:
     installed = run(env, "install", "spark", "--options", env["OPTIONS"], "--yes", "--wait",
                     "--timeout", "240")  # fmt: skip
