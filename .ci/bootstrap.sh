@@ -21,13 +21,39 @@ APT_PACKAGES=(
     podman
     runc
     debootstrap
+    # docker containerizer: podman's --init, and the tests' tiny image (docs/containers.md)
+    catatonit
+    busybox-static
 )
+
+# Quiet by design: one line per step here, apt's and pip's output in a log whose path (and
+# last lines) are printed only when a step fails.
+log=$(mktemp "${TMPDIR:-/tmp}/infinity-bootstrap.XXXXXX.log")
+local_debs=()  # built here, removed however the script ends
+trap 'status=$?; rm -f "${local_debs[@]}"; ((status)) || rm -f "$log"' EXIT
+step() {
+    local what=$1 started=$SECONDS status=0
+    shift
+    printf 'bootstrap: %s ... ' "$what"
+    "$@" >>"$log" 2>&1 || status=$?
+    if ((status)); then
+        echo "FAILED"
+        echo "bootstrap: '$*' exited with $status; full log: $log; it ends with:" >&2
+        tail -n 25 "$log" >&2
+        exit "$status"
+    fi
+    echo "done ($((SECONDS - started))s)"
+}
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# Debian's zookeeper depends on default-jre, the desktop JRE: installed beside it, the package
+# headless-jre.sh builds satisfies that with default-jre-headless.
+HEADLESS_JRE=infinity-headless-jre
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$package")
-    fi
+    installed "$package" || missing+=("$package")
 done
 if ((${#missing[@]})); then
     sudo=""
@@ -35,9 +61,15 @@ if ((${#missing[@]})); then
         command -v sudo >/dev/null || { echo "bootstrap: run as root to install: ${missing[*]}" >&2; exit 1; }
         sudo="sudo"
     fi
-    echo "bootstrap: installing ${missing[*]}"
-    $sudo apt-get update -q
-    $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+    if [[ " ${missing[*]} " == *" zookeeper "* ]] && ! installed default-jre && ! installed "$HEADLESS_JRE"; then
+        deb="$(dirname "$log")/$HEADLESS_JRE.$$.deb"
+        step "building $HEADLESS_JRE (zookeeper without the desktop JRE)" bash .ci/headless-jre.sh "$deb"
+        local_debs=("$deb")
+    fi
+    step "apt-get update" $sudo apt-get update -q
+    step "installing ${#missing[@]} Debian packages (${missing[*]})" \
+        $sudo apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 \
+        "${local_debs[@]}" "${missing[@]}"
 fi
 
 # The system's Python 3 (>= 3.11): Debian 12 ships 3.11.
@@ -53,17 +85,16 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
 fi
 
 if [[ ! -x .venv/bin/python ]] || ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-    echo "bootstrap: creating .venv with $python ($("$python" --version 2>&1))"
     rm -rf .venv
-    "$python" -m venv .venv
+    step "creating .venv with $python ($("$python" --version 2>&1))" "$python" -m venv .venv
 fi
 
 # Reinstall only when the project's metadata changed since the last install.
 stamp=.venv/.infinity-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [[ ! -f $stamp ]] || [[ $(cat "$stamp") != "$want" ]] || ! .venv/bin/python -c 'import mesos_runtime' 2>/dev/null; then
-    echo "bootstrap: installing the project into .venv"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+    step "installing the project and its test tools into .venv (pip)" \
+        .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off -e '.[test]'
     echo "$want" >"$stamp"
 fi
 echo "bootstrap: ready ($(.venv/bin/python --version), $(.venv/bin/infinity --help >/dev/null && echo 'infinity CLI installed'))"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything and run every check: ruff lint, ruff format, the whole pytest suite.
+# Install everything and run every check: ruff lint, ruff format, mypy, the whole pytest suite.
 # Exits non-zero if any of them fails (pytest's "no tests collected", exit 5, included).
 set -uo pipefail
 
@@ -11,6 +11,8 @@ echo "== ruff check"
 .venv/bin/ruff check . || failed+=("ruff check")
 echo "== ruff format --check"
 .venv/bin/ruff format --check . || failed+=("ruff format")
+echo "== mypy"
+.venv/bin/mypy || failed+=("mypy")
 echo "== pytest"
 .venv/bin/pytest -p no:cacheprovider -q -rfE --durations=10 </dev/null
 status=$?

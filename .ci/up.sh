@@ -10,9 +10,12 @@ infinity=.venv/bin/infinity
 if $infinity cluster status >/dev/null 2>&1; then
     echo "up: a local cluster is already running"
 else
+    echo "up: starting a local cluster (a master, 2 agents and Marathon on 127.0.0.1)"
     $infinity cluster up --agents 2
 fi
 
+echo
+echo "up: running a task on it"
 # Single quotes on purpose: $(hostname) is expanded by the task's shell on the agent.
 $infinity task run --name hello -- 'echo hello from Infinity on $(hostname)'
 echo

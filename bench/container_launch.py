@@ -1,121 +1,178 @@
-"""The containerizer alone: N containers (`sh -c true`, cpus 0.01, mem 8) prepared,
-started, waited for and destroyed, `--parallel` at a time, through the launcher (`spawn`)
-or through the old `sh` wrapper (`launch`), in the order given; no master or framework.
+"""Container task latency on one real agent with the docker containerizer (podman): N
+tasks `true` in a tiny busybox image (`type: DOCKER`, HOST network), launched as offers
+allow, from submit until every TASK_FINISHED is acknowledged; the same N plain tasks
+beside it for comparison.
 
-    .venv/bin/python -m bench.container_launch [--tasks 1000] [--parallel 16]
-        [--tmp-dir /mnt/benchfs] [--isolation cgroups/cpu,cgroups/mem] [launcher wrapper ...]
+    .venv/bin/python -m bench.container_launch [--tasks 20] [--json]
 
-It prints, per round, the rate, the CPU this process (the agent's side) used per task,
-the CPU of the reaped children (the wrapper and its command), and at the end the CPU of
-the launcher and of its children (the commands) over all launcher rounds. Run it as root
-for cgroups; the cgroup root is `bench-launch-<pid>`, removed at the end.
+The image is `podman import`ed from Debian's static busybox as
+`infinity-ctest-bench-busybox:1` and removed afterwards, as are the containers (the agent
+names them `infinity-ctest-bench-<container id>`). It prints the CPU time the agent used
+and the load average (the machine may be shared: note it with the figures).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
+import json
 import os
-import resource
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from mesos_runtime.agent.containerizer import Containerizer, command_argv
-from mesos_runtime.agent.isolation import CgroupsIsolator, create_isolator
-from mesos_runtime.wire.mesos import CommandInfo
+from mesos_runtime.cli import localcluster
+from mesos_runtime.scheduler import SchedulerClient, command_task, run, task_resources
+from mesos_runtime.wire.mesos import FrameworkInfo, Offer
 from mesos_runtime.wire.resources import Resources
 
-RESOURCES = Resources.parse("cpus:0.01;mem:8")
+from .task_throughput import (
+    TASK_CPUS,
+    TASK_MEM,
+    Throughput,
+    _cpu_seconds,
+    _percentile,
+    machine,
+    reference_loop_ms,
+)
+
+PREFIX = "infinity-ctest-bench-"
+IMAGE = f"localhost/{PREFIX}busybox:1"
 
 
-async def one_round(c: Containerizer, work: Path, name: str, count: int, parallel: int) -> None:
-    gate = asyncio.Semaphore(parallel)
-    argv = command_argv(CommandInfo(value="true"))
+class ContainerThroughput(Throughput):
+    def __init__(self, count: int, container: dict[str, Any] | None) -> None:
+        super().__init__(count)
+        self.container = container
 
-    async def one(i: int) -> None:
-        async with gate:
-            state = c.prepare(f"{name}-{i}", RESOURCES)
-            sandbox = work / f"{name}-{i}"
-            sandbox.mkdir()
-            options = {
-                "env": {"PATH": "/usr/bin:/bin"},
-                "workdir": sandbox,
-                "sandbox": sandbox,
-                "status_file": sandbox / "status",
-            }
-            if name.startswith("wrapper"):
-                process = c.launch(state, argv, **options)  # type: ignore[arg-type]
-            else:
-                process = await c.spawn(state, argv, **options)  # type: ignore[arg-type]
-            status = await process.wait()
-            if not status.success:
-                raise RuntimeError(f"{name}-{i}: {status.describe()}")
-            await c.destroy(state)
-
-    await asyncio.gather(*(one(i) for i in range(count)))
+    async def offers(self, client: SchedulerClient, offers: list[Offer]) -> None:
+        self.offers_seen += len(offers)
+        for offer in offers:
+            need = task_resources(offer, cpus=TASK_CPUS, mem=TASK_MEM)
+            available = Resources.from_wire(offer.resources)
+            tasks = []
+            while self.pending and available.contains(need):
+                available = available - need
+                task = command_task(offer, "true", task_id=self.pending.popleft(), resources=need)
+                tasks.append(task.replace(container=self.container))
+            if not tasks:
+                await client.decline([offer.id], 0.2 if self.pending else 60)
+                continue
+            now = time.perf_counter()
+            self.first_launch = self.first_launch or now
+            for task in tasks:
+                self.launched_at[task.task_id.value] = now
+            await client.launch([offer.id], tasks, filters=0.0)
 
 
-def _cpu(pid: int) -> tuple[float, float]:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
-
-
-async def main_async(args: argparse.Namespace) -> None:
-    root = f"bench-launch-{os.getpid()}"
-    isolator = create_isolator(args.isolation, root)
-    c = Containerizer(isolator)
-    print(
-        f"isolation {isolator.kind}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+async def measure(master: str, count: int, container: dict[str, Any] | None) -> dict[str, Any]:
+    framework = ContainerThroughput(count, container)
+    info = FrameworkInfo(user="root", name="bench-container-launch")
+    async with SchedulerClient(master, info) as client:
+        submitted = time.perf_counter()
+        async with asyncio.timeout(600):
+            await run(client, framework, auto_acknowledge=False, teardown=True)
+    latencies = sorted(
+        framework.finished_at[t] - framework.launched_at[t] for t in framework.finished_at
     )
-    with tempfile.TemporaryDirectory(prefix="bench-launch-", dir=args.tmp_dir) as tmp:
+    wall = max(framework.finished_at.values(), default=submitted) - submitted
+    return {
+        "tasks": count,
+        "finished": len(framework.finished_at),
+        "failed": len(framework.failed),
+        "failures": dict(list(framework.failed.items())[:3]),
+        "wall_seconds": round(wall, 2),
+        "latency_p50_ms": round(_percentile(latencies, 50) * 1000),
+        "latency_p99_ms": round(_percentile(latencies, 99) * 1000),
+    }
+
+
+def build_image(tmp: Path) -> None:
+    rootfs = tmp / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as tar:
+        tar.add("/bin/busybox", "bin/busybox")
+        for applet in ("sh", "true"):
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type = tarfile.SYMTYPE
+            link.linkname = "busybox"
+            tar.addfile(link, io.BytesIO())
+    subprocess.run(["podman", "import", "--quiet", str(rootfs), IMAGE], check=True)
+
+
+def remove_ours() -> None:
+    def podman(*args: str) -> str:
+        return subprocess.run(["podman", *args], capture_output=True, text=True, check=False).stdout
+
+    for name in podman("ps", "--all", "--format", "{{.Names}}").split():
+        if name.startswith(PREFIX):
+            podman("rm", "--force", "--time", "0", name)
+    podman("rmi", "--force", IMAGE)
+
+
+def run_once(count: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-containers-") as tmp:
+        build_image(Path(tmp))
+        state = localcluster.start_cluster(
+            Path(tmp),
+            agents=1,
+            port=localcluster.free_port(),
+            agent_resources="cpus:4;mem:4096;disk:1024",
+            agent_flags=[
+                "--containerizers=mesos,docker",
+                f"--docker_container_prefix={PREFIX}",
+                "--isolation=posix/cpu,posix/mem",
+            ],
+        )
         try:
-            for index, mode in enumerate(args.modes):
-                children = resource.getrusage(resource.RUSAGE_CHILDREN)
-                started, cpu = time.perf_counter(), time.process_time()
-                await one_round(c, Path(tmp), f"{mode}{index}", args.tasks, args.parallel)
-                wall = time.perf_counter() - started
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                reaped = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
-                print(
-                    f"{mode}: {args.tasks / wall:.0f} containers/s, agent side "
-                    f"{(time.process_time() - cpu) * 1000 / args.tasks:.2f} ms CPU each, "
-                    f"reaped children {reaped * 1000 / args.tasks:.2f} ms each",
-                    flush=True,
-                )
-            if c.launcher.pid is not None:
-                rounds = args.tasks * sum(1 for m in args.modes if m == "launcher")
-                own, kids = _cpu(c.launcher.pid)
-                print(
-                    f"launcher: {own * 1000 / rounds:.2f} ms CPU per container itself, "
-                    f"{kids * 1000 / rounds:.2f} ms in its children (the commands)"
-                )
+            result: dict[str, Any] = {}
+            for kind, container in (
+                ("plain", None),
+                ("docker", {"type": "DOCKER", "docker": {"image": IMAGE}}),
+            ):
+                before = _cpu_seconds(state.agents[0].pid) or {}
+                result[kind] = asyncio.run(measure(state.master.address, count, container))
+                after = _cpu_seconds(state.agents[0].pid) or {}
+                result[kind]["agent_cpu_seconds"] = {
+                    k: round(after.get(k, 0) - before.get(k, 0), 2) for k in after
+                }
         finally:
-            c.launcher.close()
-            if isinstance(isolator, CgroupsIsolator):
-                for cgroup_root in (isolator.cpu_root, isolator.memory_root):
-                    if cgroup_root is not None:
-                        cgroup_root.rmdir()
+            localcluster.stop_cluster(state, grace=30)
+            remove_ours()
+    result["machine"] = machine()
+    result["reference_loop_ms"] = reference_loop_ms()
+    result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", type=int, default=1000)
-    parser.add_argument("--parallel", type=int, default=16)
-    parser.add_argument("--tmp-dir", help="where the sandboxes go (a journaled filesystem)")
-    parser.add_argument("--isolation", help="the agent's --isolation (default: its own)")
-    parser.add_argument(
-        "modes",
-        nargs="*",
-        default=["wrapper", "launcher", "wrapper", "launcher"],
-        choices=["wrapper", "launcher"],
-        help="rounds, in order",
-    )
-    asyncio.run(main_async(parser.parse_args(argv)))
-    return 0
+    parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = run_once(args.tasks)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for kind in ("plain", "docker"):
+            r = result[kind]
+            print(
+                f"{kind:6}: {r['finished']}/{r['tasks']} finished in {r['wall_seconds']}s; "
+                f"launch -> TASK_FINISHED acknowledged p50 {r['latency_p50_ms']} ms, "
+                f"p99 {r['latency_p99_ms']} ms; agent CPU {r['agent_cpu_seconds']}"
+                + (f"; failed {r['failures']}" if r["failed"] else "")
+            )
+        m = result["machine"]
+        print(
+            f"load average {result['load_average']}; reference loop "
+            f"{result['reference_loop_ms']} ms; {m['nproc']} x {m['cpu']}, Python {m['python']}"
+        )
+    return 1 if any(result[k]["failed"] for k in ("plain", "docker")) else 0
 
 
 if __name__ == "__main__":

@@ -4,8 +4,7 @@ to its executors and to its own restart.
 Master events come in through `handle_event` (from master_link.py), executor calls through
 the executor API, task states from the executors' runtimes; every task state goes to the
 status update manager. Everything needed to carry on after a restart is checkpointed under
-`meta/`; `recover()` rebuilds the agent from it and either re-attaches to the running
-tasks (`--recover=reconnect`) or kills them (`--recover=cleanup`).
+`meta/`; `recover()` (recovery.py) rebuilds the agent from it.
 """
 
 from __future__ import annotations
@@ -63,12 +62,14 @@ from .command_executor import BuiltinContext, CommandExecutor
 from .containerizer import Containerizer
 from .custom_executor import CustomExecutor
 from .default_executor import DefaultExecutor
+from .docker import docker_runtime, unsupported
 from .environment import inherited_environment, task_environment
 from .fetcher import Fetcher
 from .flags import AgentFlags
 from .gc import GarbageCollector
-from .isolation import IsolationState, create_isolator
+from .isolation import create_isolator
 from .paths import Layout, link_latest, task_meta
+from .recovery import AgentRecovery
 from .state import (
     MAX_COMPLETED_FRAMEWORKS,
     AgentTask,
@@ -78,8 +79,8 @@ from .state import (
     Framework,
 )
 from .status_updates import StatusUpdateManager
-from .task_runner import RunnerCheckpoint
 from .users import Users
+from .volumes import link_volumes, remove_destroyed
 
 log = logging.getLogger("mesos_runtime.agent")
 
@@ -100,6 +101,7 @@ class Agent:
                 pids_max=flags.cgroups_pids_max,
             )
         )
+        self.docker = docker_runtime(flags)  # --containerizers=mesos,docker (agent/docker.py)
         self.fetcher = Fetcher(
             Path(flags.fetcher_cache_dir or (Path(flags.work_dir) / "fetcher-cache")),
             int(flags.fetcher_cache_size),
@@ -147,6 +149,7 @@ class Agent:
             environment=self._environment,
             executor_token=access.executor_token,
             users=Users(flags.switch_user),
+            docker=self.docker,
         )
 
     # --- identity -------------------------------------------------------------------
@@ -273,7 +276,10 @@ class Agent:
                 self.metrics["slave/valid_framework_messages"] += 1
                 executor.runtime.framework_message(m.data)
         elif kind is AgentEventType.CHECKPOINT_RESOURCES and event.checkpoint_resources:
-            self.checkpointed_resources = list(event.checkpoint_resources.resources)
+            new = list(event.checkpoint_resources.resources)
+            # a volume gone from the checkpointed set was DESTROYed: remove its directory
+            remove_destroyed(self.layout.work_dir, self.checkpointed_resources, new)
+            self.checkpointed_resources = new
             checkpoint.write_json(
                 self.layout.resources_file, [r.to_json() for r in self.checkpointed_resources]
             )
@@ -336,6 +342,8 @@ class Agent:
         directory = executors / eid / "runs" / container_id
         meta = executors_meta / eid / "runs" / container_id
         _create_run_dirs(executors, executors_meta, eid, container_id)
+        for task in tasks:  # persistent volumes, linked into the sandbox (filesystem/posix)
+            link_volumes(self.layout.work_dir, directory, task.resources)
         executor = Executor(
             info=info.replace(framework_id=framework.id),
             framework_id=framework.id,
@@ -394,6 +402,12 @@ class Agent:
             return
         if task.command is None:
             self._reject(framework, task, "Task has neither 'command' nor 'executor'")
+            return
+        why = unsupported(self.docker, task.container)
+        if why is not None:
+            self._fail_unlaunched(
+                framework.id, task, why, StatusReason.REASON_CONTAINER_LAUNCH_FAILED
+            )
             return
         info = ExecutorInfo(
             type=ExecutorType.CUSTOM,
@@ -591,7 +605,40 @@ class Agent:
                 self._maybe_complete(executor)
             return
         log_path = Path(f"{task_meta(executor.meta, task.id)}.updates")
-        self.status_updates.update(executor.framework_id, status, log_path)
+        try:
+            self.status_updates.update(executor.framework_id, status, log_path)
+        except OSError as e:
+            self._checkpoint_failed(executor, task, status, e)
+
+    def _checkpoint_failed(
+        self, executor: Executor, task: AgentTask, status: TaskStatus, error: OSError
+    ) -> None:
+        """A status update that cannot be checkpointed (disk full, a name too long, ...):
+        the task could not be recovered, so it fails now, loudly, rather than staying in
+        STAGING on the master; the failure itself goes out without a checkpoint."""
+        log.error("cannot checkpoint an update of task %s: %s", task.id, error)
+        if status.state.is_terminal:
+            self.status_updates.update(executor.framework_id, status, None, checkpoint=False)
+            return
+        failed = status.replace(
+            state=TaskState.TASK_FAILED,
+            message=f"Failed to checkpoint the task's status update: {error}",
+            reason=StatusReason.REASON_CONTAINER_LAUNCH_FAILED
+            if status.state in (TaskState.TASK_STAGING, TaskState.TASK_STARTING)
+            else StatusReason.REASON_EXECUTOR_TERMINATED,
+            source=StatusSource.SOURCE_AGENT,
+            uuid=None,
+            healthy=None,
+            timestamp=now(),
+        )
+        task.record_status(failed)
+        executor.queued.pop(task.id, None)
+        executor.launched.pop(task.id, None)
+        executor.terminated[task.id] = task
+        self._count_terminal(failed.state)
+        self.status_updates.update(executor.framework_id, failed, None, checkpoint=False)
+        if executor.runtime is not None:
+            executor.runtime.kill_task(task.id, 0.0)
 
     def _count_terminal(self, state: TaskState) -> None:
         key = {
@@ -857,178 +904,10 @@ class Agent:
         checkpoint.write_record(path / "framework.info", framework.info)
         self._checkpointed_frameworks.add(framework.id.value)
 
-    # --- recovery -------------------------------------------------------------------------
-
     def recover(self) -> None:
-        """Rebuild from `meta/`: re-attach to (reconnect) or kill (cleanup) what still runs;
-        then schedule what is left of earlier runs for garbage collection."""
-        try:
-            self._recover_checkpoint()
-        finally:
-            self._schedule_leftovers()
-
-    def _schedule_leftovers(self) -> None:
-        """Finished checkpoints in the trash, and sandboxes of executors that are not running
-        (of this agent id or an earlier one), removed `--gc_delay` after their last change."""
-        self.gc.recover()
-        trash = self.layout.meta / ".trash"
-        if trash.is_dir():
-            for entry in trash.iterdir():
-                self.gc.schedule(entry)
-        live = {
-            executor.directory
-            for framework in self.frameworks.values()
-            for executor in framework.executors.values()
-        }
-        live_parents = {p for d in live for p in d.parents}
-        for framework_dir in self.layout.agents_dir.glob("*/frameworks/*"):
-            if framework_dir not in live_parents:
-                self.gc.schedule(framework_dir)
-                continue
-            for executor_dir in framework_dir.glob("executors/*"):
-                if executor_dir not in live_parents:
-                    self.gc.schedule(executor_dir)
-                    continue
-                for run in executor_dir.glob("runs/*"):
-                    if run.name != "latest" and run not in live:
-                        self.gc.schedule(run)
-
-    def _recover_checkpoint(self) -> None:
-        latest = self.layout.latest_agent
-        if not latest.exists():
-            return
-        agent_id = os.readlink(latest) if latest.is_symlink() else latest.read_text().strip()
-        info = checkpoint.read_record(self.layout.agent_meta(agent_id) / "slave.info", AgentInfo)
-        if info is None:
-            return
-        saved_boot = (
-            self.layout.boot_id_file.read_text().strip()
-            if self.layout.boot_id_file.exists()
-            else ""
-        )
-        if saved_boot and saved_boot != checkpoint.boot_id():
-            log.warning("the host rebooted since the last run: starting afresh")
-            shutil.rmtree(self.layout.meta, ignore_errors=True)
-            return
-        # keep the id: the master knows this agent and its tasks by it
-        self.info = self.info.replace(id=info.id)
-        self._checkpoint_agent()
-        resources = checkpoint.read_json(self.layout.resources_file)
-        if isinstance(resources, list):
-            self.checkpointed_resources = [Resource.from_json(r) for r in resources]
-        cleanup = self.flags.recover == "cleanup"
-        frameworks_dir = self.layout.agent_meta(agent_id) / "frameworks"
-        for fw_dir in sorted(frameworks_dir.glob("*")):
-            try:
-                self._recover_framework(fw_dir, cleanup)
-            except Exception:
-                self.metrics["slave/recovery_errors"] += 1
-                if self.flags.strict:
-                    raise  # --strict: refuse to start rather than lose track of tasks
-                log.exception("could not recover framework checkpoint %s", fw_dir)
-        log.info(
-            "recovered %d tasks of %d frameworks (%s)",
-            self.recovered_tasks,
-            len(self.frameworks),
-            self.flags.recover,
-        )
-
-    def _recover_framework(self, fw_dir: Path, cleanup: bool) -> None:
-        info = checkpoint.read_record(fw_dir / "framework.info", FrameworkInfo)
-        if info is None or info.id is None:
-            shutil.rmtree(fw_dir, ignore_errors=True)
-            return
-        framework = Framework(info)
-        self.frameworks[info.id.value] = framework
-        self._checkpointed_frameworks.add(info.id.value)
-        for run in sorted((fw_dir / "executors").glob("*/runs/*")):
-            run_info = checkpoint.read_json(run / "run.json")
-            if not isinstance(run_info, dict):
-                shutil.rmtree(run, ignore_errors=True)
-                continue
-            self._recover_executor(framework, run, run_info, cleanup)
-        if not framework.executors:
-            del self.frameworks[info.id.value]
-            self._checkpointed_frameworks.discard(info.id.value)
-            shutil.rmtree(fw_dir, ignore_errors=True)
-
-    def _recover_executor(
-        self, framework: Framework, meta: Path, run_info: dict[str, Any], cleanup: bool
-    ) -> None:
-        info = ExecutorInfo.from_json(run_info["executor_info"])
-        kind = ExecutorKind(run_info["kind"])
-        isolation = IsolationState.from_json(run_info["isolation"])
-        executor = Executor(
-            info=info,
-            framework_id=framework.id,
-            kind=kind,
-            container_id=run_info["container_id"],
-            directory=Path(run_info["directory"]),
-            meta=meta,
-            isolation=isolation,
-            phase=ExecutorPhase.RUNNING,
-        )
-        framework.executors[executor.id] = executor
-        # tasks and their update streams
-        recovered: list[tuple[AgentTask, RunnerCheckpoint | None]] = []
-        task_infos = [TaskInfo.from_json(t) for t in run_info.get("tasks", [])]
-        for path in sorted((meta / "tasks").glob("*.info")):
-            later = checkpoint.read_record(path, TaskInfo)
-            if later is not None:
-                task_infos.append(later)
-        for task_info in task_infos:
-            task = AgentTask(task_info, framework.id, executor.id)
-            prefix = task_meta(meta, task.id)
-            updates = self.status_updates.recover(framework.id, task.id, Path(f"{prefix}.updates"))
-            for update in updates:
-                task.record_status(update)
-            pending = self.status_updates.has_stream(framework.id, task.id)
-            if task.state.is_terminal:
-                if pending:
-                    executor.terminated[task.id] = task
-                    framework.task_executors[task.id] = executor.id
-                else:
-                    executor.completed.append(task)
-                continue
-            executor.launched[task.id] = task
-            framework.task_executors[task.id] = executor.id
-            recovered.append(
-                (task, checkpoint.read_record(Path(f"{prefix}.runner"), RunnerCheckpoint))
-            )
-            self.recovered_tasks += 1
-        if kind is ExecutorKind.CUSTOM:
-            runtime = CustomExecutor(
-                self.ctx,
-                executor,
-                framework.info,
-                agent_endpoint=self.endpoint,
-                registration_timeout=float(self.flags.executor_reregistration_timeout),
-                on_registration_timeout=self._registration_timed_out,
-            )
-            executor.runtime = runtime
-            if not runtime.recover():
-                executor.phase = ExecutorPhase.TERMINATED
-                self._spawn(self._destroy_and_terminate(executor))
-            elif cleanup:
-                runtime.shutdown()
-            return
-        builtin: CommandExecutor = (
-            CommandExecutor(self.ctx, executor, framework.info)
-            if kind is ExecutorKind.COMMAND
-            else DefaultExecutor(self.ctx, executor, framework.info)
-        )
-        executor.runtime = builtin
-        if not recovered:
-            executor.phase = ExecutorPhase.TERMINATED
-            self._spawn(self._destroy_and_terminate(executor))
-            return
-        for task, ckpt in recovered:
-            builtin.recover(task.info, ckpt or RunnerCheckpoint(), task.state)
-        if cleanup:
-            for task, _ in recovered:
-                runner = builtin.runners.get(task.id)
-                if runner is not None:
-                    runner.kill(0, "cleanup")
+        """Rebuild from `meta/` (recovery.py): re-attach to (reconnect) or kill (cleanup)
+        what still runs; then schedule what is left of earlier runs for garbage collection."""
+        AgentRecovery(self).recover()
 
     # --- reporting ------------------------------------------------------------------------
 

@@ -14,11 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mesos_runtime.wire.container import runs_image
 from mesos_runtime.wire.mesos import (
     FrameworkCapabilityType,
     FrameworkInfo,
-    StatusReason,
-    StatusSource,
     TaskInfo,
     TaskState,
     TaskStatus,
@@ -26,6 +25,7 @@ from mesos_runtime.wire.mesos import (
 )
 
 from .containerizer import Containerizer
+from .docker import DockerRuntime
 from .fetcher import Fetcher
 from .isolation import Limitation
 from .paths import task_meta
@@ -46,6 +46,7 @@ class BuiltinContext:
     environment: Callable[[Executor, TaskInfo | None, Path], dict[str, str]]
     executor_token: Callable[[Executor], str]  # what a custom executor authenticates with
     users: Users  # who tasks run as (--switch_user)
+    docker: DockerRuntime | None = None  # --containerizers=mesos,docker
 
 
 class CommandExecutor:
@@ -114,9 +115,14 @@ class CommandExecutor:
         if sandbox != self.executor.directory:
             sandbox.mkdir(parents=True, exist_ok=True)
         assert self.executor.isolation is not None
+        containerizer = self.ctx.containerizer
+        if self.ctx.docker is not None and runs_image(task.container):
+            containerizer = self.ctx.docker.containerizer(
+                containerizer, task, self.executor.container_id, sandbox
+            )
         runner = TaskRunner(
             task,
-            containerizer=self.ctx.containerizer,
+            containerizer=containerizer,
             fetcher=self.ctx.fetcher,
             isolation=self.executor.isolation,
             sandbox=sandbox,
@@ -127,20 +133,18 @@ class CommandExecutor:
             partition_aware=self.framework.has_capability(FrameworkCapabilityType.PARTITION_AWARE),
             users=self.ctx.users,
             user_name=task_user_name(task.command, self.framework),
-            on_status=lambda state, message, reason, source, healthy, tid=task.task_id: (
-                self.ctx.host.task_status(
-                    self.executor,
-                    TaskStatus(
-                        task_id=tid,
-                        state=state,
-                        message=message,
-                        reason=reason,
-                        source=source,
-                        healthy=healthy,
-                        executor_id=self.executor.info.executor_id,
-                        timestamp=now(),
-                    ),
-                )
+            on_status=lambda state, message, reason, source, healthy: self.ctx.host.task_status(
+                self.executor,
+                TaskStatus(
+                    task_id=task.task_id,
+                    state=state,
+                    message=message,
+                    reason=reason,
+                    source=source,
+                    healthy=healthy,
+                    executor_id=self.executor.info.executor_id,
+                    timestamp=now(),
+                ),
             ),
         )
         self.runners[task.task_id.value] = runner
@@ -187,15 +191,3 @@ class CommandExecutor:
     def _on_oom(self, limitation: Limitation) -> None:
         for runner in self.runners.values():
             runner.kill_for_limitation(limitation)
-
-
-def failed_launch_status(executor: Executor, task: TaskInfo, message: str) -> TaskStatus:
-    return TaskStatus(
-        task_id=task.task_id,
-        state=TaskState.TASK_FAILED,
-        message=message,
-        reason=StatusReason.REASON_CONTAINER_LAUNCH_FAILED,
-        source=StatusSource.SOURCE_AGENT,
-        executor_id=executor.info.executor_id,
-        timestamp=now(),
-    )

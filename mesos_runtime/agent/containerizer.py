@@ -18,12 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shlex
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from mesos_runtime.wire.mesos import CommandInfo
+from mesos_runtime.wire.mesos import CommandInfo, HealthCheck
 from mesos_runtime.wire.record import Record, record, required
 from mesos_runtime.wire.resources import Resources
 
@@ -198,6 +197,15 @@ class Containerizer:
         self.isolator = isolator
         self.launcher = launcher or LauncherClient()  # started on the first spawn
 
+    def command_argv(self, command: CommandInfo) -> list[str]:
+        """The argv a task's CommandInfo runs as (the docker containerizer builds its own)."""
+        return command_argv(command)
+
+    def health_check(self, check: HealthCheck) -> HealthCheck:
+        """The check as the agent runs it (the docker containerizer runs COMMAND checks
+        inside the container)."""
+        return check
+
     def prepare(self, container_id: str, resources: Resources) -> IsolationState:
         return self.isolator.prepare(container_id, resources)
 
@@ -306,7 +314,3 @@ class Containerizer:
 
     async def destroy(self, isolation: IsolationState) -> None:
         await isolator_for(isolation, self.isolator).cleanup(isolation)
-
-
-def describe_argv(argv: list[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)

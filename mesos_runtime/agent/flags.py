@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mesos_runtime.wire.flags import Bytes, Duration, flag
+from mesos_runtime.wire.flags import Bytes, Duration, Port, flag
 
 
 @dataclass
 class AgentFlags:
     master: str | None = flag(help="the master: host:port (or zk://host:port,.../path)")
     ip: str | None = flag("127.0.0.1", help="IP address to listen on")
-    port: int = flag(5051, help="port to listen on")
+    port: Port = flag(5051, help="port to listen on")
     hostname: str | None = flag(help="hostname the agent advertises (default: the host's)")
     advertise_ip: str | None = flag(help="IP address advertised to executors and the master")
-    advertise_port: int | None = flag(help="port advertised to executors and the master")
+    advertise_port: Port | None = flag(help="port advertised to executors and the master")
     work_dir: str = flag("/var/lib/mesos", help="where sandboxes and checkpoints live")
     resources: str | None = flag(
         help="total consumable resources: 'cpus:2;mem:1024;disk:4096;ports:[31000-32000]' "
@@ -101,3 +101,25 @@ class AgentFlags:
     switch_user: bool = flag(
         True, help="run tasks as their CommandInfo.user or FrameworkInfo.user (needs root)"
     )
+    # --- docker containerizer (agent/docker.py, docs/containers.md) ---------------------
+    containerizers: str = flag(
+        "mesos", help="'mesos' or 'mesos,docker': docker runs tasks' Docker images through podman"
+    )
+    image_providers: str | None = flag(
+        help="'docker': MESOS containers with a Docker image (run by the docker containerizer)"
+    )
+    docker: str = flag("podman", help="the container engine binary (podman's CLI)")
+    docker_registry: str | None = flag(
+        help="a local directory of image archives (<name>:<tag>.tar, as `podman save`)"
+    )
+    docker_stop_timeout: Duration = flag(
+        Duration(0.0), help="grace `podman stop` gives a container (kills use the task's grace)"
+    )
+    docker_container_prefix: str = flag(
+        "mesos-", help="prefix of container names (<prefix><container id>)"
+    )
+    docker_ulimits: str = flag(
+        "nofile=4096:4096,nproc=8192:8192",
+        help="--ulimit values for containers (podman's defaults exceed some hosts' limits)",
+    )
+    docker_bridge_network: str = flag("podman", help="the podman network BRIDGE containers join")

@@ -1,7 +1,8 @@
 """The agent's HTTP endpoints: `/health`, `/state` (Mesos' agent state JSON), `/flags`,
-`/metrics/snapshot` (`slave/*`), the files API (`/files/read`, `/files/browse`,
-`/files/download` over sandboxes, opened without following links: sandbox_files.py) and
-`/api/v1/executor`. File system work runs in threads, never on the event loop.
+`/metrics/snapshot` (`slave/*`; `/metrics`: the same in Prometheus' format), the files API
+(`/files/read`, `/files/browse`, `/files/download` over sandboxes, opened without following
+links: sandbox_files.py) and `/api/v1/executor`. File system work runs in threads, never on
+the event loop.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from mesos_runtime.wire import prometheus
 from mesos_runtime.wire.flags import as_dict
 from mesos_runtime.wire.mesos import TaskState
 
@@ -55,6 +57,12 @@ def create_app(agent: Agent, access: AgentAccess) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         return web.json_response(metrics_json(agent))
 
+    async def metrics_prometheus(_: web.Request) -> web.Response:
+        return web.Response(
+            text=metrics_prometheus_text(agent),
+            headers={"Content-Type": prometheus.CONTENT_TYPE + "; charset=utf-8"},
+        )
+
     async def executor(request: web.Request) -> web.StreamResponse:
         return await executor_api.handle(request, agent)
 
@@ -73,6 +81,7 @@ def create_app(agent: Agent, access: AgentAccess) -> web.Application:
         add_get(prefix + "/state.json", state)
         add_get(prefix + "/flags", flags)
     add_get("/metrics/snapshot", metrics)
+    add_get("/metrics", metrics_prometheus)
     add_get("/files/read", files_read)
     add_get("/files/read.json", files_read)
     add_get("/files/browse", files_browse)
@@ -122,6 +131,12 @@ def state_json(agent: Agent) -> dict[str, Any]:
         "completed_frameworks": [f.state_json(aid) for f in agent.completed_frameworks],
         "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
     }
+
+
+def metrics_prometheus_text(agent: Agent) -> str:
+    """`metrics_json` in Prometheus' text format; the agent's event counts are counters."""
+    counters = {*agent.metrics, "gc/path_removals_succeeded", "gc/path_removals_failed"}
+    return prometheus.render(metrics_json(agent), counters)
 
 
 def metrics_json(agent: Agent) -> dict[str, float]:

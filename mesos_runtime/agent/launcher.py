@@ -334,7 +334,8 @@ class LauncherClient:
                     reply.set_result((message["pid"], message["start_time"], exited))
         finally:
             # the launcher died: whoever waits learns it (and reads the status files)
-            for future in [*self._replies.values(), *self._exits.values()]:
+            pending: list[asyncio.Future[Any]] = [*self._replies.values(), *self._exits.values()]
+            for future in pending:
                 if not future.done():
                     future.set_exception(LauncherLost())
             self._replies.clear()

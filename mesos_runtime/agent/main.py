@@ -1,7 +1,8 @@
 """`mesos-agent`: parse flags, recover the checkpoint, serve HTTP, register with the master.
 
 SIGTERM/SIGINT stop the agent and leave its tasks running (a restarted agent recovers
-them, as after a crash); SIGUSR1 kills every task and unregisters from the master first.
+them, as after a crash); SIGUSR1 kills every task and unregisters from the master first,
+and forgets the agent id (the next start registers afresh).
 """
 
 from __future__ import annotations
@@ -115,6 +116,9 @@ async def serve(flags: AgentFlags) -> int:
         await agent.shutdown_everything()
         if link is not None:
             await link.unregister()
+        # as Mesos' agent does when it terminates so: the next start registers afresh rather
+        # than recover an id the master has removed (and be told to shut down again)
+        agent.layout.latest_agent.unlink(missing_ok=True)
         stop.set()
 
     async def wait_shutdown() -> None:

@@ -25,6 +25,7 @@ import aiohttp
 from mesos_runtime.discovery import LeaderDetector, await_other_leader, open_detector
 from mesos_runtime.security.authentication import basic_header
 from mesos_runtime.wire import recordio
+from mesos_runtime.wire.address import join_host_port, split_host_port
 from mesos_runtime.wire.agent_channel import (
     BATCHED_UPDATES_VERSION,
     CHANNEL_PATH,
@@ -52,8 +53,7 @@ PINGS_BEFORE_LOST = 5
 
 
 def _address(endpoint: tuple[str, int]) -> str:
-    host, port = endpoint
-    return f"{host}:{port}"
+    return join_host_port(*endpoint)
 
 
 class MasterLink:
@@ -94,8 +94,14 @@ class MasterLink:
         agent.send_update = self.send_update
 
     def start(self) -> None:
+        # an agent on a loopback address of its own (the local cluster's hosts) talks to the
+        # master from that address: the master takes the agent's IP from the connection
+        ip = self.agent.flags.ip or ""
+        local = (ip, 0) if ip.startswith("127.") and ip != "127.0.0.1" else None
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=64, force_close=False, ssl=self.ssl or True),
+            connector=aiohttp.TCPConnector(
+                limit=64, force_close=False, ssl=self.ssl or True, local_addr=local
+            ),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
         )
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -172,8 +178,7 @@ class MasterLink:
             return
         failed = None
         if self._failed:
-            host, _, port = self._failed.rpartition(":")
-            failed = (host, int(port))
+            failed = split_host_port(self._failed, 5050)
         await await_other_leader(self._detector, failed, delay)
 
     async def _subscribe(self, address: str) -> None:

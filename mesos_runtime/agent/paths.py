@@ -89,15 +89,6 @@ class Layout:
             / component("executor id", executor_id)
         )
 
-    def run_meta(
-        self, agent_id: str, framework_id: str, executor_id: str, container_id: str
-    ) -> Path:
-        return (
-            self.executor_meta(agent_id, framework_id, executor_id)
-            / "runs"
-            / component("container id", container_id)
-        )
-
     @property
     def gc_staging(self) -> Path:
         """Where the garbage collector moves what it is removing."""

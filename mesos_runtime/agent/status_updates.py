@@ -52,17 +52,25 @@ class StatusUpdateManager:
 
     # --- updates in ---------------------------------------------------------------
 
-    def update(self, framework_id: FrameworkID, status: TaskStatus, log: Path | None) -> TaskStatus:
-        """Queue `status` (a uuid is assigned when it has none); checkpoint it; send it when
-        it is at the head of its task's stream. Returns the status as queued."""
+    def update(
+        self,
+        framework_id: FrameworkID,
+        status: TaskStatus,
+        log: Path | None,
+        *,
+        checkpoint: bool = True,
+    ) -> TaskStatus:
+        """Queue `status` (a uuid is assigned when it has none); checkpoint it (unless
+        `checkpoint` is false: the checkpoint is what failed); send it when it is at the
+        head of its task's stream. Returns the status as queued. Raises OSError when the
+        checkpoint fails, and then queues nothing."""
         if status.uuid is None:
             status = status.replace(uuid=status_uuid())
         key = (framework_id.value, status.task_id.value)
-        stream = self._streams.get(key)
-        if stream is None:
-            stream = self._streams[key] = _Stream(framework_id, log)
-        if stream.log is not None:
+        stream = self._streams.get(key) or _Stream(framework_id, log)
+        if stream.log is not None and checkpoint:
             self._logs.append(stream.log, {"update": status.to_json()})
+        self._streams[key] = stream
         stream.pending.append(status)
         if len(stream.pending) == 1:
             self._send_head(key, stream, reset=True)

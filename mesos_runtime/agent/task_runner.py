@@ -29,7 +29,6 @@ from .containerizer import (
     ContainerProcess,
     ExitStatus,
     ProcessCheckpoint,
-    command_argv,
 )
 from .fetcher import Fetcher, FetchError
 from .health_checks import HealthChecker
@@ -112,7 +111,7 @@ class TaskRunner:
         try:
             if command is None:
                 raise ValueError("task has no 'command' for the command executor")
-            argv = command_argv(command)
+            argv = self.containerizer.command_argv(command)
             self.user = await self.users.resolve(self.user_name)
             if self.user is not None:
                 self.user.own_sandbox(self.sandbox)
@@ -196,7 +195,7 @@ class TaskRunner:
                 with contextlib.suppress(UserError):
                     self.user = await self.users.resolve(self.user_name)
             self._health = HealthChecker(
-                self.task.health_check,
+                self.containerizer.health_check(self.task.health_check),
                 sandbox=self.sandbox,
                 env=self.env,
                 user=self.user,

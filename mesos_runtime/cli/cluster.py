@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,8 +12,9 @@ import typer
 
 from . import localcluster
 from .endpoints import master_state, master_url
+from .listing import agent_summary, framework_summary, print_agents, print_frameworks
 from .localcluster import ClusterError, ClusterState, cluster_dir
-from .output import err, fail, out, print_json, table
+from .output import CliError, err, fail, out, print_json, table
 
 app = typer.Typer(help="Run a local cluster: a master and agents on 127.0.0.1.")
 
@@ -28,7 +32,10 @@ DirOption = Annotated[
 def up(  # noqa: PLR0917 - typer maps each option to a parameter
     agents: Annotated[int, typer.Option("--agents", min=1, help="Number of agents.")] = 1,
     directory: DirOption = None,
-    port: Annotated[int, typer.Option("--port", help="The master's port.")] = 5050,
+    port: Annotated[
+        int,
+        typer.Option("--port", min=0, max=65535, help="The master's port (0: any free one)."),
+    ] = 5050,
     resources: Annotated[
         str | None,
         typer.Option(
@@ -52,18 +59,21 @@ def up(  # noqa: PLR0917 - typer maps each option to a parameter
     """Start a standalone master, N agents and Marathon in the background; wait until ready."""
     where = cluster_dir(directory)
     try:
-        state = localcluster.start_cluster(
-            where,
-            agents=agents,
-            port=port,
-            agent_resources=resources,
-            timeout=timeout,
-            progress=err.print,
-            marathon=marathon,
-            authenticate=authenticate,
-        )
+        with _interruptible():
+            state = localcluster.start_cluster(
+                where,
+                agents=agents,
+                port=port,
+                agent_resources=resources,
+                timeout=timeout,
+                progress=err.print,
+                marathon=marathon,
+                authenticate=authenticate,
+            )
     except ClusterError as e:
         fail(str(e))
+    except KeyboardInterrupt:
+        fail("interrupted: stopped the daemons it had started", code=130)
     out.print(f"Master: {state.master.url}")
     out.print(f"Web:    {state.master.url}/")
     out.print(f"Agents: {', '.join(a.url for a in state.agents)}")
@@ -86,24 +96,40 @@ def status(
     if state is None:
         fail(f"no local cluster in {where} (start one with `infinity cluster up`)")
     processes = state.to_json()
-    if not any(p["running"] for p in [processes["master"], *processes["agents"]]):
+    daemons = _daemons(processes)
+    master = processes["master"]
+    if not master["running"]:
+        # the process table first: it shows what is left (e.g. agents after a master crash)
         if json_output:
             print_json({"cluster": processes, "master_state": None})
         else:
             _print_processes(processes)
+        left = [p for p in daemons if p["running"]]
+        if left:
+            fail(
+                f"the master (pid {master['pid']}) is not running but {len(left)} other "
+                f"daemon(s) of the local cluster in {where} are: stop them with "
+                "`infinity cluster down`, then `infinity cluster up` starts it afresh"
+            )
         fail(f"the local cluster in {where} is not running (`infinity cluster up` starts it)")
-    doc = master_state(state.master.address)
+    if not json_output:
+        _print_processes(processes)
+    try:
+        doc = master_state(state.master.address)
+    except CliError:
+        if json_output:
+            print_json({"cluster": processes, "master_state": None})
+        raise
     if json_output:
         print_json(
             {
                 "cluster": processes,
                 "master": master_url(state.master.address),
-                "agents": [_agent_summary(a) for a in doc.get("slaves", [])],
-                "frameworks": [_framework_summary(f) for f in doc.get("frameworks", [])],
+                "agents": [agent_summary(a) for a in doc.get("slaves", [])],
+                "frameworks": [framework_summary(f) for f in doc.get("frameworks", [])],
             }
         )
         return
-    _print_processes(processes)
     _print_master(doc)
 
 
@@ -121,6 +147,22 @@ def down(directory: DirOption = None) -> None:
         out.print(f"nothing was running in {where}")
 
 
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGTERM (and SIGHUP) while starting raise KeyboardInterrupt as SIGINT does, so the
+    daemons started so far (each in its own session: no signal reaches them) are stopped."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _load(where: Path) -> ClusterState | None:
     try:
         return ClusterState.load(where)
@@ -128,67 +170,33 @@ def _load(where: Path) -> ClusterState | None:
         fail(str(e))
 
 
+def _daemons(processes: dict[str, Any]) -> list[dict[str, Any]]:
+    marathon = processes.get("marathon")
+    return [processes["master"], *processes["agents"], *([marathon] if marathon else [])]
+
+
 def _print_processes(processes: dict[str, Any]) -> None:
     rows = [
-        (p["kind"], p["pid"], f"127.0.0.1:{p['port']}", "running" if p["running"] else "stopped")
-        for p in [processes["master"], *processes["agents"]]
+        (
+            p["kind"],
+            p["pid"],
+            f"{p.get('ip') or '127.0.0.1'}:{p['port']}",
+            p.get("attributes") or "",
+            "running" if p["running"] else "stopped",
+        )
+        for p in _daemons(processes)
     ]
     out.print(
-        table(f"Local cluster ({processes['directory']})", ["ROLE", "PID", "ADDRESS", ""], rows)
+        table(
+            f"Local cluster ({processes['directory']})",
+            ["ROLE", "PID", "ADDRESS", "ATTRIBUTES", ""],
+            rows,
+        )
     )
 
 
 def _print_master(doc: dict[str, Any]) -> None:
-    agents = [_agent_summary(a) for a in doc.get("slaves", [])]
     out.print()
-    out.print(
-        table(
-            f"Agents ({len(agents)})",
-            ["ID", "ADDRESS", "ACTIVE", "CPUS (used/total)", "MEM MB (used/total)"],
-            [
-                (
-                    a["id"],
-                    a["address"],
-                    a["active"],
-                    f"{a['used']['cpus']:g}/{a['total']['cpus']:g}",
-                    f"{a['used']['mem']:g}/{a['total']['mem']:g}",
-                )
-                for a in agents
-            ],
-        )
-    )
-    frameworks = [_framework_summary(f) for f in doc.get("frameworks", [])]
+    print_agents([agent_summary(a) for a in doc.get("slaves", [])])
     out.print()
-    out.print(
-        table(
-            f"Frameworks ({len(frameworks)})",
-            ["ID", "NAME", "ACTIVE", "TASKS"],
-            [(f["id"], f["name"], f["active"], f["tasks"]) for f in frameworks],
-        )
-    )
-
-
-def _agent_summary(agent: dict[str, Any]) -> dict[str, Any]:
-    def scalars(resources: dict[str, Any] | None) -> dict[str, float]:
-        resources = resources or {}
-        return {k: float(resources.get(k, 0) or 0) for k in ("cpus", "mem", "disk")}
-
-    pid = agent.get("pid", "")
-    address = pid.split("@", 1)[1] if "@" in pid else f"{agent.get('hostname')}:{agent.get('port')}"
-    return {
-        "id": agent.get("id"),
-        "hostname": agent.get("hostname"),
-        "address": address,
-        "active": bool(agent.get("active", True)),
-        "total": scalars(agent.get("resources")),
-        "used": scalars(agent.get("used_resources")),
-    }
-
-
-def _framework_summary(framework: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": framework.get("id"),
-        "name": framework.get("name"),
-        "active": bool(framework.get("active", True)),
-        "tasks": len(framework.get("tasks", [])),
-    }
+    print_frameworks([framework_summary(f) for f in doc.get("frameworks", [])])

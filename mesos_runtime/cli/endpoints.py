@@ -10,6 +10,7 @@ TLS: the `LIBPROCESS_SSL_*` environment, as the daemons read it (https, verified
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import urllib.error
 import urllib.parse
@@ -32,16 +33,40 @@ from .localcluster import ClusterState, cluster_dir
 from .output import fail
 
 DEFAULT_MASTER = "127.0.0.1:5050"
+DISCOVERED = ("zk://", "file://")  # addresses resolved through mesos_runtime.discovery
+ZK_TIMEOUT = 10.0
 
 
 def resolve_master(master: str | None, directory: Path | None = None) -> str:
-    """The master address to use: flag/env first, then the local cluster, then the default."""
+    """The master address to use: flag/env first (a `zk://` or `file://` one resolved to the
+    leader it advertises), then the local cluster, then the default."""
     if master:
+        if master.strip().startswith(DISCOVERED):
+            return leading_master_address(master)
         return master
     state = ClusterState.load(cluster_dir(directory))
     if state is not None:
         return state.master.address
     return DEFAULT_MASTER
+
+
+def leading_master_address(master: str, timeout: float = ZK_TIMEOUT) -> str:
+    """`host:port` of the leader a `zk://...` (or `file://`) address advertises, found as the
+    agent and the scheduler library find it (mesos_runtime.discovery)."""
+    import asyncio
+
+    # kazoo (and its threads) only for the commands that go through ZooKeeper
+    from mesos_runtime.discovery import ZooKeeperURLError, detect_leader
+
+    try:
+        return asyncio.run(detect_leader(master, timeout))
+    except TimeoutError:
+        fail(
+            f"no leading master advertised at {master} within {timeout:.0f}s "
+            "(is ZooKeeper up, and a master elected there?)"
+        )
+    except (ZooKeeperURLError, ValueError) as e:
+        fail(str(e))
 
 
 def master_url(master: str) -> str:
@@ -92,25 +117,62 @@ def credential_for(url_or_address: str, directory: Path | None = None) -> Creden
 
 def get_json(url: str, *, timeout: float = 10.0, what: str = "master") -> Any:
     """GET a JSON document, turning connection problems into one clear CLI error."""
+    return _exchange(url, None, timeout, what)
+
+
+def post_json(url: str, body: Any, *, timeout: float = 10.0, what: str = "master") -> Any:
+    """POST a JSON body; the answer's JSON (None when empty), errors as in `get_json`."""
+    return _exchange(url, json.dumps(body).encode(), timeout, what)
+
+
+def _exchange(url: str, body: bytes | None, timeout: float, what: str) -> Any:
     headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
     credential = credential_for(url)
     if credential is not None:
         headers["Authorization"] = basic_header(credential)
-    request = urllib.request.Request(url, headers=headers)
+    request = urllib.request.Request(url, data=body, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=tls_context()) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as e:
-        body = e.read().decode(errors="replace").strip()
-        fail(f"{what} at {_origin(url)} answered {e.code} for {_path(url)}: {body or e.reason}")
+        answer = e.read().decode(errors="replace").strip()
+        fail(f"{what} at {_origin(url)} answered {e.code} for {_path(url)}: {answer or e.reason}")
     except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        fail(
-            f"cannot reach the {what} at {_origin(url)} ({reason}); is the cluster up? "
-            "(`infinity cluster up`, or set --master / INFINITY_MASTER)"
-        )
+        fail(unreachable(what, _origin(url), e))
     except ValueError:
         fail(f"{what} at {_origin(url)} did not answer JSON for {_path(url)}")
+
+
+def unreachable(what: str, origin: str, error: BaseException) -> str:
+    """The one line a user sees when a daemon does not answer, whichever HTTP client tried."""
+    return (
+        f"cannot reach the {what} at {origin} ({connection_reason(error)}); is the cluster "
+        "up? (`infinity cluster up`, or set --master / INFINITY_MASTER)"
+    )
+
+
+def connection_reason(error: BaseException) -> str:
+    """`Connection refused`, `timed out`, ...: the OS's words for why a connection failed,
+    not the HTTP client's (urllib's `<urlopen error ...>`, aiohttp's `ssl:default [...]`)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, TimeoutError):
+            return "timed out"
+        errno = getattr(current, "errno", None)
+        if isinstance(current, OSError) and errno:
+            return os.strerror(errno)
+        reason = getattr(current, "reason", None)
+        nested = getattr(current, "os_error", None) or (
+            reason if isinstance(reason, BaseException) else None
+        )
+        current = nested or current.__cause__ or current.__context__
+    if isinstance(error, urllib.error.URLError) and isinstance(error.reason, str):
+        return error.reason
+    return str(error) or type(error).__name__
 
 
 def master_state(master: str) -> dict[str, Any]:

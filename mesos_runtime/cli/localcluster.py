@@ -1,5 +1,9 @@
-"""The local cluster: a standalone master, N agents and a Marathon on 127.0.0.1, run as
+"""The local cluster: a standalone master, N agents and a Marathon on loopback, run as
 detached processes whose pids, ports and work dirs are recorded in `<dir>/cluster.json`.
+
+Each agent is a host of its own: agent N listens on 127.0.0.(N+2) (all of 127/8 reaches
+`lo`) with that address as its `--hostname` and a rack attribute, so placement rules such
+as `hostname:UNIQUE` spread a service's pods over the agents as over separate machines.
 
 With `authenticate` (what `infinity cluster up` does), the master authenticates frameworks,
 agents and operators against credentials generated once under `<dir>/credentials/` (0700):
@@ -15,6 +19,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -34,6 +39,8 @@ CREDENTIALS_DIR = "credentials"
 OPERATOR_PRINCIPAL = "infinity"  # the CLI's and local frameworks' principal
 AGENT_PRINCIPAL = "agent"
 MARATHON_PRINCIPAL = "marathon"  # the local Marathon's framework principal
+PORTS_BASE, PORTS_PER_AGENT = 31000, 250  # agent N offers ports [31000+250N, ...+249]
+SERVICES_PRINCIPAL = "services"  # the service schedulers Marathon runs for `infinity install`
 
 
 def cluster_dir(directory: Path | None = None) -> Path:
@@ -58,14 +65,16 @@ class Process:
     log: str
     argv: list[str]
     start_time: int  # /proc/<pid>/stat field 22: tells a reused pid apart
+    ip: str = "127.0.0.1"  # also its hostname: agents each have a loopback address of their own
+    attributes: str | None = None  # an agent's --attributes
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.ip}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.ip}:{self.port}"
 
     def is_ours(self) -> bool:
         """Still running, and still the very process we started (not a reused pid)."""
@@ -89,6 +98,7 @@ class ClusterState:
     created: float = field(default_factory=time.time)
     marathon: Process | None = None
     credential: str | None = None  # the operator's credential file, when authenticating
+    services_credential: str | None = None  # what service schedulers present, likewise
 
     @property
     def processes(self) -> list[Process]:
@@ -110,6 +120,7 @@ class ClusterState:
                 created=doc.get("created", 0.0),
                 marathon=Process(**doc["marathon"]) if doc.get("marathon") else None,
                 credential=doc.get("credential"),
+                services_credential=doc.get("services_credential"),
             )
         except (KeyError, TypeError) as e:
             raise ClusterError(f"{directory / STATE_FILE} is not a cluster record: {e}") from None
@@ -155,12 +166,18 @@ def start_cluster(
     interpreter = interpreter or _this_python
     existing = ClusterState.load(directory)
     if existing is not None and any(p.is_ours() for p in existing.processes):
+        what = "is already running" if existing.master.is_ours() else "is partly running"
         raise ClusterError(
-            f"a cluster is already running from {directory} (master at "
-            f"{existing.master.url}); run `infinity cluster down` first"
+            f"a cluster {what} from {directory} (master at {existing.master.url}"
+            f"{'' if existing.master.is_ours() else ', not running'}); "
+            "run `infinity cluster down` first"
         )
+    if not 0 <= port <= 65535:
+        raise ClusterError(f"port {port} is out of range (0-65535; 0 picks a free one)")
     directory.mkdir(parents=True, exist_ok=True)
-    if not _port_free(port):
+    if port == 0:
+        port = free_port()  # chosen here so that cluster.json records the real one
+    elif not _port_free(port):
         raise ClusterError(f"port {port} on 127.0.0.1 is in use; choose another with --port")
     started: list[Process] = []
     security = ensure_credentials(directory) if authenticate else None
@@ -185,23 +202,30 @@ def start_cluster(
             directory=str(directory),
             master=master,
             credential=str(security.operator) if security else None,
+            services_credential=str(security.services) if security else None,
         )
         state.save()
         _wait_healthy(master, timeout)
         progress(f"master running at {master.url} (pid {master.pid})")
         agent_ports = _agent_ports(port, agents)
         for index, agent_port in enumerate(agent_ports):
+            ip, attributes = agent_host(index)
             flags = [
-                "--ip=127.0.0.1",
+                f"--ip={ip}",
                 f"--port={agent_port}",
-                "--hostname=127.0.0.1",
+                f"--hostname={ip}",
+                f"--attributes={attributes}",
                 f"--master={master.address}",
                 *secured_agent,
                 *agent_flags,
             ]
-            if agent_resources:
-                flags.append(f"--resources={agent_resources}")
-            agent = _spawn("agent", directory / f"agent-{index}", agent_port, flags, interpreter)
+            resources = _with_own_ports(agent_resources, index)
+            if resources:
+                flags.append(f"--resources={resources}")
+            agent = _spawn(
+                "agent", directory / f"agent-{index}", agent_port, flags, interpreter, ip=ip
+            )
+            agent.attributes = attributes
             started.append(agent)
             state.agents.append(agent)
             state.save()
@@ -275,6 +299,7 @@ class ClusterCredentials:
     operator: Path  # the CLI's and local frameworks' credential
     agent: Path  # the agents' --credential
     marathon_secret: Path  # the local Marathon's --mesos_authentication_secret_file
+    services: Path  # the service schedulers' credential (their INFINITY_CREDENTIAL)
 
     def master_flags(self) -> list[str]:
         return [
@@ -309,20 +334,27 @@ def ensure_credentials(directory: Path) -> ClusterCredentials:
         operator=where / f"{OPERATOR_PRINCIPAL}.json",
         agent=where / f"{AGENT_PRINCIPAL}.json",
         marathon_secret=where / f"{MARATHON_PRINCIPAL}.secret",
+        services=where / f"{SERVICES_PRINCIPAL}.json",
     )
-    kept = (files.credentials, files.operator, files.agent, files.marathon_secret)
+    kept = (files.credentials, files.operator, files.agent, files.marathon_secret, files.services)
     if all(p.exists() for p in kept):
         return files
     where.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(where, 0o700)
     entries = [
         {"principal": principal, "secret": secrets.token_urlsafe(24)}
-        for principal in (OPERATOR_PRINCIPAL, AGENT_PRINCIPAL, MARATHON_PRINCIPAL)
+        for principal in (
+            OPERATOR_PRINCIPAL,
+            AGENT_PRINCIPAL,
+            MARATHON_PRINCIPAL,
+            SERVICES_PRINCIPAL,
+        )
     ]
     _write_private(files.credentials, {"credentials": entries})
     _write_private(files.operator, entries[0])
     _write_private(files.agent, entries[1])
     _write_private_text(files.marathon_secret, entries[2]["secret"])
+    _write_private(files.services, entries[3])
     return files
 
 
@@ -341,6 +373,24 @@ def _write_private_text(path: Path, text: str) -> None:
 # --- helpers ------------------------------------------------------------------------------
 
 
+def agent_host(index: int) -> tuple[str, str]:
+    """Agent `index`'s loopback address (also its hostname) and its --attributes."""
+    if not 0 <= index < 128:
+        raise ClusterError("the local cluster has room for at most 128 agents")
+    return f"127.0.0.{index + 2}", f"rack:r{index + 1}"
+
+
+def _with_own_ports(resources: str | None, index: int) -> str:
+    """The agent's --resources with a port range of its own unless they name ports: the
+    agents share one machine, and a task binding 0.0.0.0 must not take a port another
+    agent offers."""
+    if resources and re.search(r"(^|;)\s*ports\s*(\(|:)", resources):
+        return resources
+    first = PORTS_BASE + index * PORTS_PER_AGENT
+    own = f"ports:[{first}-{first + PORTS_PER_AGENT - 1}]"
+    return f"{resources};{own}" if resources else own
+
+
 def _this_python(kind: str, work_dir: Path) -> Sequence[str]:
     return [sys.executable]
 
@@ -351,6 +401,8 @@ def _spawn(
     port: int,
     flags: list[str],
     interpreter: Callable[[str, Path], Sequence[str]],
+    *,
+    ip: str = "127.0.0.1",
 ) -> Process:
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / f"{kind}.log"
@@ -373,7 +425,18 @@ def _spawn(
             start_new_session=True,
             close_fds=True,
         )
+    # Popen returns once exec has begun; the new command line shows in /proc a moment later
+    # (under load, long enough for `is_ours` to take the daemon for gone): wait for it
+    deadline = time.monotonic() + 10
     info = _proc_info(child.pid)
+    while (
+        info is not None
+        and info[2] != "Z"
+        and f"mesos_runtime.{kind}.main" not in info[0]
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.01)
+        info = _proc_info(child.pid)
     return Process(
         kind=kind,
         pid=child.pid,
@@ -382,6 +445,7 @@ def _spawn(
         log=str(log_path),
         argv=argv,
         start_time=info[1] if info else 0,
+        ip=ip,
     )
 
 
@@ -407,10 +471,11 @@ def _start_marathon(
 def _wait_healthy(process: Process, timeout: float, path: str = "/health") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        _reap([process])
-        if not process.is_ours():
+        gone = not process.is_ours()
+        ended = _exit_status(process)  # after is_ours: a child that just exited is reaped here
+        if gone or ended:
             raise ClusterError(
-                f"{process.kind} on port {process.port} exited during start-up; "
+                f"{process.kind} on port {process.port} exited during start-up{ended}; "
                 f"its log ({process.log}) ends with:\n{log_tail(process)}"
             )
         try:
@@ -473,7 +538,10 @@ def _agent_ports(master_port: int, count: int) -> list[int]:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a daemon could listen on `port`: probed with SO_REUSEADDR as the daemons bind,
+    so the TIME_WAIT connections a stopped cluster leaves behind do not count as in use."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -506,6 +574,18 @@ def _proc_info(pid: int) -> tuple[str, int, str] | None:
 def _signal(process: Process, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(process.pid, sig)
+
+
+def _exit_status(process: Process) -> str:
+    """` (exit status N)` / ` (killed by SIGX)` once our child has ended, else ``."""
+    try:
+        pid, status = os.waitpid(process.pid, os.WNOHANG)
+    except (ChildProcessError, OSError):
+        return ""
+    if pid == 0:
+        return ""
+    code = os.waitstatus_to_exitcode(status)
+    return f" (killed by {signal.Signals(-code).name})" if code < 0 else f" (exit status {code})"
 
 
 def _reap(processes: Sequence[Process]) -> None:

@@ -64,7 +64,7 @@ def _report(results: list[HostResult], what: str) -> None:
         )
 
 
-def _run(action):  # type: ignore[no-untyped-def]
+def _run(action):
     try:
         return action()
     except (InventoryError, MasterApiError, nodes.NodeError) as e:

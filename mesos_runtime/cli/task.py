@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sys
 import time
 from typing import TYPE_CHECKING, Annotated
@@ -14,7 +15,8 @@ import typer
 
 from mesos_runtime.scheduler.leader import MasterAddressError
 
-from .endpoints import master_state, resolve_master
+from .endpoints import master_state, master_url, resolve_master, unreachable
+from .options import MasterOption
 from .output import CliError, err, fail, out, print_json, table
 from .sandbox import SandboxFile, agent_of, all_tasks, find_task, sandbox_directory
 
@@ -24,16 +26,6 @@ if TYPE_CHECKING:
     from .taskrun import TaskRequest, TaskResult
 
 app = typer.Typer(help="List tasks, read their logs, run one-off commands.")
-
-MasterOption = Annotated[
-    str | None,
-    typer.Option(
-        "--master",
-        envvar="INFINITY_MASTER",
-        help="Master host:port [default: the local cluster's, else 127.0.0.1:5050]",
-        show_default=False,
-    ),
-]
 
 TERMINAL = {
     "TASK_FINISHED",
@@ -45,6 +37,12 @@ TERMINAL = {
     "TASK_GONE",
     "TASK_GONE_BY_OPERATOR",
 }
+
+
+def _positive_seconds(value: float) -> float:
+    if not 0 < value < math.inf:
+        raise typer.BadParameter(f"{value:g} is not a positive number of seconds")
+    return value
 
 
 @app.command("list")
@@ -87,7 +85,45 @@ def list_tasks(
 
 
 @app.command()
-def log(
+def kill(
+    task: Annotated[str, typer.Argument(help="Task id (or a unique part of it, or its name).")],
+    master: MasterOption = None,
+    teardown: Annotated[
+        bool,
+        typer.Option(
+            "--teardown", help="Tear the task's framework down even when it runs other tasks."
+        ),
+    ] = False,
+    scale: Annotated[
+        bool, typer.Option("--scale", help="Marathon tasks: scale the app down, not replace it.")
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(callback=_positive_seconds, help="Seconds to wait for the task to end."),
+    ] = 30.0,
+) -> None:
+    """Kill a task: through Marathon for its tasks, else by tearing down its framework
+    (what a one-task framework such as `task run` is; others need --teardown)."""
+    from .taskkill import execute, plan_kill, wait_ended
+
+    address = resolve_master(master)
+    plan = plan_kill(master_state(address), task, address, teardown=teardown)
+    execute(plan, scale=scale)
+    how = (
+        "through Marathon"
+        if plan.via == "marathon"
+        else f"by tearing down framework {plan.task.framework.get('id')}"
+        + (f" and its {plan.siblings} other task(s)" if plan.siblings else "")
+    )
+    err.print(f"Killing task {plan.task.id} {how}")
+    state = wait_ended(address, plan.task.id, timeout)
+    if state is None:
+        fail(f"task {plan.task.id} has not ended within {timeout:g}s")
+    out.print(f"{plan.task.id} {state}")
+
+
+@app.command()
+def log(  # noqa: PLR0917 - typer maps each option to a parameter
     task: Annotated[str, typer.Argument(help="Task id (or a unique part of it, or its name).")],
     master: MasterOption = None,
     stderr: Annotated[bool, typer.Option("--stderr", help="Read stderr, not stdout.")] = False,
@@ -97,14 +133,34 @@ def log(
     lines: Annotated[
         int | None, typer.Option("--lines", "-n", min=0, help="Only the last N lines.")
     ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document: the task, file and text.")
+    ] = False,
 ) -> None:
     """A task's stdout (or stderr) from its sandbox on the agent."""
+    if json_output and follow:
+        fail("--json prints the log once; it cannot be combined with --follow")
     address = resolve_master(master)
     doc = master_state(address)
     ref = find_task(doc, task)
     agent = agent_of(doc, ref.agent_id)
     directory = sandbox_directory(agent, ref.framework.get("id", ""), ref.id)
-    sandbox = SandboxFile(agent, f"{directory}/{'stderr' if stderr else 'stdout'}")
+    name = "stderr" if stderr else "stdout"
+    sandbox = SandboxFile(agent, f"{directory}/{name}")
+    if json_output:
+        print_json(
+            {
+                "id": ref.id,
+                "name": ref.task.get("name"),
+                "state": ref.state,
+                "framework_id": ref.framework.get("id"),
+                "agent_id": ref.agent_id,
+                "file": name,
+                "path": sandbox.path,
+                "data": sandbox.tail(lines),
+            }
+        )
+        return
     _write(sandbox.tail(lines))
     while follow:
         for data in sandbox.new_data():
@@ -128,7 +184,12 @@ def run(
         bool, typer.Option("--attach", help="Stream stdout while the task runs.")
     ] = False,
     offer_timeout: Annotated[
-        float, typer.Option("--offer-timeout", help="Seconds to wait for a fitting offer.")
+        float,
+        typer.Option(
+            "--offer-timeout",
+            callback=_positive_seconds,
+            help="Seconds to wait for a fitting offer.",
+        ),
     ] = 60.0,
 ) -> None:
     """Run one shell command as a task (like mesos-execute); exit with its result."""
@@ -141,8 +202,13 @@ def run(
     address = resolve_master(master)
     try:
         result = asyncio.run(_run(address, request, attach, offer_timeout))
-    except (MasterUnavailable, MasterAddressError) as e:
-        fail(f"{e} (is the cluster up? `infinity cluster up`, or set --master)")
+    except MasterUnavailable as e:
+        cause = e.__cause__
+        if cause is None:  # no leader advertised: the message says where it looked
+            fail(f"{e} (is the cluster up? `infinity cluster up`, or set --master)")
+        fail(unreachable("master", master_url(address), cause))
+    except MasterAddressError as e:
+        fail(str(e))
     except (CallError, StreamLost, TimeoutError, RuntimeError) as e:
         fail(str(e))
     except KeyboardInterrupt:

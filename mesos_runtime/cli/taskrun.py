@@ -12,7 +12,14 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from mesos_runtime.scheduler import Framework, SchedulerClient, command_task, run, task_resources
+from mesos_runtime.scheduler import (
+    Framework,
+    SchedulerClient,
+    StreamLost,
+    command_task,
+    run,
+    task_resources,
+)
 from mesos_runtime.wire.mesos import (
     FrameworkInfo,
     Offer,
@@ -23,7 +30,8 @@ from mesos_runtime.wire.mesos import (
 from mesos_runtime.wire.resources import Resources
 from mesos_runtime.wire.scheduler import Subscribed
 
-from .endpoints import credential_for, tls_context
+from .endpoints import credential_for, master_state, tls_context
+from .output import CliError
 
 _EXIT_STATUS = re.compile(r"exited with status (\d+)")
 
@@ -71,7 +79,7 @@ class OneShot(Framework):
         self.report = report
         self.on_running = on_running
         self.launched = False
-        self.failure: str | None = None
+        self.failed_because: str | None = None
         self.framework_id = ""
         self._waiting_reported = False
 
@@ -126,7 +134,7 @@ class OneShot(Framework):
             self.stop()
 
     async def error(self, client: SchedulerClient, message: str) -> None:
-        self.failure = message
+        self.failed_because = message
         self.report(f"Master sent ERROR: {message}")
 
 
@@ -149,12 +157,25 @@ async def run_task(
         try:
             await _wait_launched(runner, framework, offer_timeout)
             await runner
+        except StreamLost:
+            # an operator's TEARDOWN (`infinity task kill`) ends the stream without an ERROR
+            torn_down = bool(framework.framework_id) and await asyncio.to_thread(
+                _torn_down, master, framework.framework_id
+            )
+            if torn_down:
+                raise RuntimeError(
+                    f"framework {framework.framework_id} was torn down (`infinity task kill` "
+                    f"or an operator's TEARDOWN); task {framework.task_id} ended with it"
+                ) from None
+            raise
         finally:
             if not runner.done():
                 framework.stop()
                 await asyncio.gather(runner, return_exceptions=True)
     if framework.result is None:
-        raise RuntimeError(framework.failure or "the framework stopped before the task ended")
+        raise RuntimeError(
+            framework.failed_because or "the framework stopped before the task ended"
+        )
     return framework.result
 
 
@@ -170,6 +191,14 @@ async def _wait_launched(runner: asyncio.Task[None], framework: OneShot, timeout
         await asyncio.wait({runner}, timeout=0.1)
     if runner.done() and runner.exception() is not None:
         raise runner.exception()  # type: ignore[misc]
+
+
+def _torn_down(master: str, framework_id: str) -> bool:
+    try:
+        doc = master_state(master)
+    except CliError:
+        return False
+    return any(f.get("id") == framework_id for f in doc.get("completed_frameworks", []))
 
 
 def _user() -> str:

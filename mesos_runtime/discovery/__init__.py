@@ -32,6 +32,7 @@ from mesos_runtime.discovery.zk_url import (
     is_zk_url,
     parse_zk_url,
 )
+from mesos_runtime.wire.address import join_host_port
 
 __all__ = [
     "MASTER_ZNODE_PREFIX",
@@ -65,4 +66,4 @@ async def detect_leader(master: str, timeout: float = 30.0) -> str:
     TimeoutError when ZooKeeper advertises no leader within `timeout` seconds.
     """
     host, port = await leading_master(master, timeout)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return join_host_port(host, port)

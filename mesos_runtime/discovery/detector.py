@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.protocol.states import KazooState, WatchedEvent
@@ -23,6 +22,7 @@ from mesos_runtime.discovery.contender import contenders_in
 from mesos_runtime.discovery.master_info import from_znode_data, master_endpoint
 from mesos_runtime.discovery.zk_client import await_result, listen, make_client, threadsafe
 from mesos_runtime.discovery.zk_url import ZooKeeperURL, is_zk_url, parse_zk_url
+from mesos_runtime.wire.address import AddressError, split_master_url
 from mesos_runtime.wire.mesos import MasterInfo
 
 __all__ = [
@@ -227,21 +227,14 @@ class StaticMasterDetector:
 
 def parse_master_address(master: str) -> Endpoint:
     """`host:port`, `http://host:port[/...]`, `master@ip:port` or `host` → (host, port)."""
-    text = master.strip()
-    if text.startswith("master@"):
-        text = text[len("master@") :]
-    if "://" not in text:
-        text = "http://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"--master={master!r}: expected host:port, http://host:port, zk://... or file:///..."
-        )
     try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"--master={master!r}: the port is not a number in 1-65535") from None
-    return parts.hostname, port or DEFAULT_MASTER_PORT
+        _scheme, host, port = split_master_url(master, DEFAULT_MASTER_PORT)
+    except AddressError as e:
+        raise ValueError(
+            f"--master={master!r}: {e} (expected host:port, http://host:port, zk://... or "
+            "file:///...)"
+        ) from None
+    return host, port
 
 
 def _resolve_file(master: str) -> str:

@@ -22,10 +22,8 @@ from kazoo.exceptions import KazooException, NoNodeError, NotEmptyError
 from mesos_runtime.discovery.contender import MasterContender
 from mesos_runtime.discovery.zk_client import await_result, znode_acl
 
-
-class RegistryFenced(Exception):
-    """This master may no longer write the registry (it lost leadership)."""
-
+# the registry's own error: this store is one of its RegistryStores
+from mesos_runtime.master.registry import RegistryFenced
 
 __all__ = ["CHUNK_SIZE", "RegistryFenced", "ZooKeeperStore"]
 

@@ -11,9 +11,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mesos_runtime.wire.address import AddressError, join_host_port, split_host_port
+
 __all__ = ["DEFAULT_PORT", "ZooKeeperURL", "ZooKeeperURLError", "is_zk_url", "parse_zk_url"]
 
 DEFAULT_PORT = 2181
+
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-._]*[A-Za-z0-9])?$")
 
 
@@ -33,7 +36,7 @@ class ZooKeeperURL:
     @property
     def hosts(self) -> str:
         """The connect string ZooKeeper clients take: `host1:2181,host2:2181`."""
-        return ",".join(_join_host(h, p) for h, p in self.servers)
+        return ",".join(join_host_port(h, p) for h, p in self.servers)
 
     @property
     def auth_data(self) -> list[tuple[str, str]]:
@@ -110,24 +113,13 @@ def _parse_file(name: str) -> ZooKeeperURL:
 def _parse_server(server: str, url: str) -> tuple[str, int]:
     if not server:
         raise ZooKeeperURLError(f"{url!r} has an empty server in its host list")
-    if server.startswith("["):  # [IPv6]:port
-        end = server.find("]")
-        if end < 0:
-            raise ZooKeeperURLError(f"{url!r}: unclosed '[' in server {server!r}")
-        host, tail = server[1:end], server[end + 1 :]
-        if tail and not tail.startswith(":"):
-            raise ZooKeeperURLError(f"{url!r}: expected ':port' after ']' in {server!r}")
-        port_text = tail[1:] if tail else None
-    else:
-        host, _, port_text = server.partition(":")
-        port_text = port_text if ":" in server else None
-        if not _HOSTNAME.match(host):
-            raise ZooKeeperURLError(f"{url!r}: {host!r} is not a valid host name or address")
-    if port_text is None:
-        return host, DEFAULT_PORT
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ZooKeeperURLError(f"{url!r}: port {port_text!r} of {host} is not in 1-65535")
-    return host, int(port_text)
+    try:
+        host, port = split_host_port(server, DEFAULT_PORT)
+    except AddressError as e:
+        raise ZooKeeperURLError(f"{url!r}: {e}") from None
+    if not server.startswith("[") and not _HOSTNAME.match(host):
+        raise ZooKeeperURLError(f"{url!r}: {host!r} is not a valid host name or address")
+    return host, port
 
 
 def _check_path(path: str, url: str) -> str:
@@ -144,7 +136,3 @@ def _check_path(path: str, url: str) -> str:
                 f"{url!r}: znode path {path!r} contains a character ZooKeeper refuses"
             )
     return path
-
-
-def _join_host(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mesos_runtime.scheduler.constraints import Constraint, ConstraintError, parse_constraints
+from mesos_runtime.wire.container import check_image_name
 
 from . import pathid
 from .validation import Invalid, Reader
@@ -606,6 +607,8 @@ def _read_container(r: Reader, body: dict[str, Any]) -> dict[str, Any] | None:
         image = r.string(docker, "image", dw)
         if not image or not image.strip():
             r.error(f"{dw}/image", "must not be empty")
+        elif (why := check_image_name(image)) is not None:
+            r.error(f"{dw}/image", why)
         d: dict[str, Any] = {
             "image": image or "",
             "forcePullImage": r.boolean(docker, "forcePullImage", dw, False),

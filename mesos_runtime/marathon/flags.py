@@ -6,7 +6,7 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 
-from mesos_runtime.wire.flags import flag
+from mesos_runtime.wire.flags import Port, flag
 
 __all__ = ["MarathonFlags"]
 
@@ -21,7 +21,7 @@ class MarathonFlags:
         "/var/lib/marathon", help="Where a standalone Marathon (no --zk) keeps its state"
     )
     http_address: str = flag("0.0.0.0", help="Address the HTTP API listens on")
-    http_port: int = flag(8080, help="Port the HTTP API listens on")
+    http_port: Port = flag(8080, help="Port the HTTP API listens on")
     hostname: str | None = flag(help="Hostname advertised to other instances and to Mesos")
     framework_name: str = flag("marathon", help="The framework name registered with Mesos")
     mesos_role: str | None = flag(help="Mesos role for this framework (default: '*')")

@@ -76,9 +76,12 @@ def build_task(
         command = CommandInfo(shell=True, value=app.cmd, uris=uris, environment=env, user=app.user)
     else:
         args = list(app.args or [])
+        # as Marathon: a DOCKER container's args follow the image (its entrypoint runs them);
+        # otherwise args[0] is the executable
+        docker = bool(app.container) and (app.container or {}).get("type") == "DOCKER"
         command = CommandInfo(
             shell=False,
-            value=args[0] if args else None,
+            value=args[0] if args and not docker else None,
             arguments=args,
             uris=uris,
             environment=env,

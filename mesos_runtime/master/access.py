@@ -160,7 +160,7 @@ class MasterAccess(AccessControl):
             realm, required = MASTER_READWRITE, self.flags.authenticate_http_readwrite
         else:
             realm, required = MASTER_READONLY, self.flags.authenticate_http_readonly
-        endpoint_acl = path in ("/metrics/snapshot",)
+        endpoint_acl = path in ("/metrics/snapshot", "/metrics")
         if self.authenticator.credentials is None and not endpoint_acl:
             return None
         authenticate = self.authenticator.authenticate
@@ -226,11 +226,11 @@ class MasterAccess(AccessControl):
     def _registered(self, framework_id: str) -> FrameworkInfo | None:
         framework = self.master.frameworks.get(framework_id)
         if framework is not None:
-            return framework.info  # type: ignore[no-any-return]
+            return framework.info
         for entry in self.master.registry.document.frameworks:
             registered = entry.framework_info
             if registered.id is not None and registered.id.value == framework_id:
-                return registered  # type: ignore[no-any-return]
+                return registered
         return None
 
     def _may_act_as(self, principal: str | None, registered: FrameworkInfo) -> bool:

@@ -51,10 +51,10 @@ def _allocation_maker() -> Callable[[str, str, str, Resources], Allocation]:
     """Build Allocations through their slots: the frozen dataclass __init__ (one
     object.__setattr__ per field) costs twice as much, once per agent per cycle."""
     new = Allocation.__new__
-    set_framework = Allocation.framework_id.__set__  # type: ignore[attr-defined]
-    set_agent = Allocation.agent_id.__set__  # type: ignore[attr-defined]
-    set_role = Allocation.role.__set__  # type: ignore[attr-defined]
-    set_resources = Allocation.resources.__set__  # type: ignore[attr-defined]
+    set_framework = Allocation.framework_id.__set__  # type: ignore[attr-defined,misc]
+    set_agent = Allocation.agent_id.__set__  # type: ignore[attr-defined,misc]
+    set_role = Allocation.role.__set__  # type: ignore[attr-defined,misc]
+    set_resources = Allocation.resources.__set__  # type: ignore[attr-defined,misc]
 
     def make(framework_id: str, agent_id: str, role: str, resources: Resources) -> Allocation:
         allocation = new(Allocation)
@@ -196,7 +196,6 @@ class Allocator:
         self._shapes: dict[Resources, _Shape] = {}
         self._cluster_total: Resources | None = None  # lazily summed for introspection
         self._stale = False  # totals changed: every share must be recomputed
-        self._dirty: set[str] = set()
         # Offer filters indexed by agent, then framework; expiry in a heap.
         self._filters: dict[str, dict[str, list[_Filter]]] = {}
         self._expiry: list[tuple[float, int, str, str, _Filter]] = []
@@ -307,27 +306,11 @@ class Allocator:
             agent.available = total - used or _EMPTY
         add_into(self._cluster, vector(total))
         self._totals_changed()
-        self._dirty.add(agent_id)
-
-    def update_agent(self, agent_id: str, total: Resources) -> None:
-        """A new total for the agent; it must still contain what is allocated there."""
-        agent = self._agents.get(agent_id)
-        if agent is None:
-            return
-        add_into(self._cluster, vector(agent.total), -1.0)
-        self._set_shape(agent, _unallocated(total))
-        add_into(self._cluster, vector(agent.total))
-        agent.available = (
-            agent.total - self._used(agent) or _EMPTY if agent.allocated else agent.total
-        )
-        self._totals_changed()
-        self._dirty.add(agent_id)
 
     def activate_agent(self, agent_id: str) -> None:
         agent = self._agents.get(agent_id)
         if agent is not None:
             agent.active = True
-            self._dirty.add(agent_id)
 
     def deactivate_agent(self, agent_id: str) -> None:
         agent = self._agents.get(agent_id)
@@ -347,7 +330,6 @@ class Allocator:
         add_into(self._cluster, vector(agent.total), -1.0)
         self._set_shape(agent, None)
         self._totals_changed()
-        self._dirty.discard(agent_id)
 
     # --- resources flowing back and changing shape ------------------------------------------
 
@@ -360,8 +342,7 @@ class Allocator:
     ) -> None:
         """Resources back from a framework (declined, rescinded, a task finished) and,
         with refuse_seconds > 0, an offer filter for them on that agent. What the
-        framework does not hold is ignored (the filter is installed all the same); the
-        agent is marked dirty."""
+        framework does not hold is ignored (the filter is installed all the same)."""
         agent = self._agents.get(agent_id)
         fw = self._frameworks.get(framework_id)
         if agent is None or fw is None:
@@ -455,30 +436,17 @@ class Allocator:
 
     # --- cycles ----------------------------------------------------------------------------
 
-    def mark_dirty(self, agent_id: str) -> None:
-        if agent_id in self._agents:
-            self._dirty.add(agent_id)
-
-    def mark_all_dirty(self) -> None:
-        self._dirty.update(self._agents)
-
-    @property
-    def has_dirty(self) -> bool:
-        return bool(self._dirty)
-
     def allocate(self, agent_ids: Iterable[str] | None = None) -> list[Allocation]:
-        """One cycle over `agent_ids` (None: every agent) in random order; clears them
-        from the dirty set. What is returned is recorded as allocated."""
+        """One cycle over `agent_ids` (None: every agent) in random order. What is
+        returned is recorded as allocated."""
         now = self._clock()
         self._expire_filters(now)
         if self._stale:
             self._rebuild_orders()
         if agent_ids is None:
             order = list(self._agents.values())
-            self._dirty.clear()
         else:
             order = [self._agents[a] for a in dict.fromkeys(agent_ids) if a in self._agents]
-            self._dirty.difference_update(agent.id for agent in order)
         self._rng.shuffle(order)  # no agent is always first in line
         out: list[Allocation] = []
         epoch, base, log = self._epoch, self._log_base, self._eligible_log
@@ -525,9 +493,10 @@ class Allocator:
             if only is None:
                 entries = node.frameworks.entries
             else:
-                entries = only.get(role)
-                if entries is None:
+                found = only.get(role)
+                if found is None:
                     continue
+                entries = found
             offer: _Offer | None = None
             for _, framework_id, fw in entries:
                 if not fw.active or role in fw.suppressed:
@@ -549,7 +518,7 @@ class Allocator:
                             and now < flt.expires
                             and (flt.role is None or flt.role == role)
                         ):
-                            until = flt.expires
+                            until: float | None = flt.expires
                         else:
                             until = _refused_until(mine, role, offer.offerable, now)
                         if until is not None:
@@ -739,7 +708,7 @@ class Allocator:
         inv = self._inverse
         self._role_order.rebuild(lambda node: share(node.alloc, inv) / node.weight)
         for name, node in self._roles.items():
-            node.frameworks.rebuild(lambda fw, role=name: share(fw.alloc.get(role) or zero(), inv))
+            node.frameworks.rebuild(_share_in(name, inv))
         self._stale = False
 
     def _release(self, agent: _Agent, fw: _Framework, held: Resources, part: Resources) -> None:
@@ -753,7 +722,6 @@ class Allocator:
         agent.available = agent.available + _unallocated(part) if agent.allocated else agent.total
         for role, vec in vectors_by_role(part).items():
             self._charge(fw, role or "*", vec, -1.0)
-        self._dirty.add(agent.id)
 
     def _used(self, agent: _Agent) -> Resources:
         used = _EMPTY
@@ -777,7 +745,7 @@ class Allocator:
         out = resources.filter(lambda k: k.allocation_role is not None)
         untagged = resources.filter(lambda k: k.allocation_role is None)
         for role in {role_for(key) for key, _ in untagged}:
-            out = out + untagged.filter(lambda k, r=role: role_for(k) == r).allocate(role)
+            out = out + untagged.filter(_keys_of(role_for, role)).allocate(role)
         return out
 
     def _add_filter(
@@ -801,7 +769,7 @@ class Allocator:
             # No epoch bump: an agent this filter kept quiet is re-checked from its
             # `quiet` deadline, the earliest expiry among the filters that blocked it.
             mine.remove(flt)
-            if not mine:
+            if not mine and by_framework is not None:
                 del by_framework[framework_id]
                 self._frameworks[framework_id].filtered_agents.discard(agent_id)
                 if not by_framework:
@@ -871,3 +839,12 @@ def _refused_until(
             flt.covers = offerable
             return flt.expires
     return None
+
+
+def _share_in(role: str, inverse: Vector) -> Callable[[_Framework], float]:
+    """A framework's dominant share in `role` (a closure: one per role, built per rebuild)."""
+    return lambda fw: share(fw.alloc.get(role) or zero(), inverse)
+
+
+def _keys_of(role_for: Callable[[Key], str], role: str) -> Callable[[Key], bool]:
+    return lambda key: role_for(key) == role

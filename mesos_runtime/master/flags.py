@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mesos_runtime.wire.flags import Duration, flag
+from mesos_runtime.wire.flags import Duration, Port, flag
 
 
 @dataclass
 class MasterFlags:
     ip: str = flag("0.0.0.0", help="IP address to listen on")
-    port: int = flag(5050, help="Port to listen on")
+    port: Port = flag(5050, help="Port to listen on")
     hostname: str | None = flag(help="Hostname to advertise (default: the resolved host name)")
     advertise_ip: str | None = flag(help="IP address advertised to reach this master")
-    advertise_port: int | None = flag(help="Port advertised to reach this master")
+    advertise_port: Port | None = flag(help="Port advertised to reach this master")
     work_dir: str = flag("/var/lib/mesos/master", help="Where the standalone registry lives")
     cluster: str | None = flag(help="Human readable name for the cluster")
     zk: str | None = flag(help="ZooKeeper URL zk://host1:port1,host2:port2/path (HA)")

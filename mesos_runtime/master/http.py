@@ -46,7 +46,7 @@ class StandaloneLeadership:
         return self._info
 
 
-LEADERSHIP_KEY = web.AppKey("leadership", Leadership)  # type: ignore[type-abstract]
+LEADERSHIP_KEY = web.AppKey("leadership", Leadership)
 
 
 ACCESS_KEY = web.AppKey("access", AccessControl)

@@ -1,14 +1,17 @@
 """`/metrics/snapshot`: the master's gauges and counters under Mesos' own key names, so
-dashboards and alerts written for Mesos read them unchanged."""
+dashboards and alerts written for Mesos read them unchanged; `/metrics`: the same figures
+in Prometheus' text format."""
 
 from __future__ import annotations
 
 import time
 
+from mesos_runtime.wire import prometheus as prometheus_text
 from mesos_runtime.wire.mesos import TaskState
 from mesos_runtime.wire.resources import Resources
 
 from .master import Master
+from .views import offered
 
 _TASK_GAUGES = {
     TaskState.TASK_STAGING: "master/tasks_staging",
@@ -66,9 +69,9 @@ def snapshot(master: Master, is_leader: bool) -> dict[str, float]:
     for agent in agents:
         total = total + agent.total
         used = used + agent.used()
-    offered = master.offered()
+    on_offer = offered(master)
     for name in ("cpus", "mem", "disk", "gpus"):
-        t, u = total.scalar(name), (used + offered).scalar(name)
+        t, u = total.scalar(name), (used + on_offer).scalar(name)
         out[f"master/{name}_total"] = t
         out[f"master/{name}_used"] = u
         out[f"master/{name}_percent"] = round(u / t, 6) if t else 0.0
@@ -92,3 +95,19 @@ def snapshot(master: Master, is_leader: bool) -> dict[str, float]:
     out["master/valid_status_updates"] = master.counters.get("master/messages_status_update", 0)
     out["registrar/state_store_ms"] = 0.0
     return out
+
+
+def prometheus(master: Master, is_leader: bool) -> str:
+    """`snapshot` in Prometheus' text format; the transition counts are typed counter."""
+    snap = snapshot(master, is_leader)
+    counters = {
+        key
+        for key in snap
+        if key in _COUNTERS or key.startswith(("master/messages_", "master/slave_removals"))
+    }
+    return prometheus_text.render(snap, counters)
+
+
+_COUNTERS = frozenset(
+    {*_TASK_TERMINAL.values(), "master/valid_status_updates", "master/slave_unreachable_completed"}
+)

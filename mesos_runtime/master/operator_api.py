@@ -1,6 +1,7 @@
 """The operator's endpoints: `POST /api/v1` (the v1 operator API: state queries,
 maintenance, SUBSCRIBE to cluster events) and the legacy read endpoints tools still use
-(`/master/state`, `/master/redirect`, `/metrics/snapshot`, `/health`, `/version`, `/flags`).
+(`/master/state`, `/master/redirect`, `/metrics/snapshot` and `/metrics` (Prometheus),
+`/health`, `/version`, `/flags`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from mesos_runtime.security.http_limits import MIB
+from mesos_runtime.wire import prometheus as prometheus_text
 from mesos_runtime.wire.flags import as_dict
 from mesos_runtime.wire.mesos import FrameworkID
 from mesos_runtime.wire.record import Record, record, repeated, required
@@ -85,6 +87,13 @@ def add_routes(routes: Routes, master: Master, leadership: Any, access: AccessCo
 
         return handle
 
+    async def prometheus_get(request: web.Request) -> web.StreamResponse:
+        del request
+        return web.Response(
+            text=metrics.prometheus(master, leadership.is_leader),
+            headers={"Content-Type": prometheus_text.CONTENT_TYPE + "; charset=utf-8"},
+        )
+
     def state(viewer: Viewer) -> dict[str, Any]:
         leader = leadership.leader
         return views.legacy_state(
@@ -141,6 +150,7 @@ def add_routes(routes: Routes, master: Master, leadership: Any, access: AccessCo
     routes.add_get(
         "/metrics/snapshot", json_get(lambda _: metrics.snapshot(master, leadership.is_leader))
     )
+    routes.add_get("/metrics", prometheus_get)
     routes.add_get("/health", health)
     routes.add_get("/master/health", health)
     routes.add_get("/version", json_get(lambda _: views.version_info()))

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Protocol
 
 # the fencing error is raised by every store, ZooKeeper's included; it lives with the stores
-from mesos_runtime.discovery.store import RegistryFenced
 from mesos_runtime.wire.mesos import AgentID, AgentInfo, FrameworkInfo, TimeInfo
 from mesos_runtime.wire.record import Record, record, repeated, required
 
@@ -22,6 +21,11 @@ from .drain import AgentDrainEntry
 from .maintenance import MachineID, MachineMode, MaintenanceSchedule
 
 REGISTRY_VERSION = 1
+
+
+class RegistryFenced(Exception):
+    """This master may no longer write the registry (it lost leadership)."""
+
 
 __all__ = ["FileStore", "Registry", "RegistryFenced", "RegistryStore"]
 
@@ -166,7 +170,7 @@ class Registry:
             doc.agents.append(info)
             doc.unreachable = [u for u in doc.unreachable if u.id.value != agent_id]
             doc.agent_principals = [p for p in doc.agent_principals if p.id.value != agent_id]
-            if principal is not None:
+            if principal is not None and info.id is not None:
                 doc.agent_principals.append(AgentPrincipal(id=info.id, principal=principal))
 
         await self.apply(change)

@@ -1,7 +1,10 @@
 """What the master holds in memory: frameworks, agents, offers, executors and tasks.
 
-Plain typed records with no behaviour beyond small views; the rules that change them live
-in master.py. Event streams (to schedulers, agents, operator subscribers) take typed event
+Typed records with their own bookkeeping (a framework's and an agent's task indexes, a
+task's status history, as Mesos' `Framework::addTask/removeTask`); the rules that change
+them live in the master's modules (master.py and its parts).
+
+Event streams (to schedulers, agents, operator subscribers) take typed event
 records, encode each once as it is queued, and the HTTP layer drains the RecordIO bytes.
 """
 
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mesos_runtime.wire import recordio
-from mesos_runtime.wire.agent_channel import AgentEvent
+from mesos_runtime.wire.agent_channel import AgentEvent, KillTask
 from mesos_runtime.wire.mesos import (
     AgentID,
     AgentInfo,
@@ -34,6 +37,7 @@ from mesos_runtime.wire.scheduler import Event
 
 MAX_COMPLETED_TASKS = 1000
 MAX_COMPLETED_FRAMEWORKS = 50
+MAX_STATUSES_KEPT = 10
 
 
 class EventStream:
@@ -119,6 +123,14 @@ class TrackedTask:
     @property
     def id(self) -> str:
         return self.info.task_id.value
+
+    def update(self, status: TaskStatus) -> None:
+        """A new status: the latest, and the last of a history kept short (and without
+        payloads, which may be large)."""
+        self.state = status.state
+        self.status = status
+        self.statuses.append(status if status.data is None else status.replace(data=None))
+        del self.statuses[:-MAX_STATUSES_KEPT]
 
     def to_wire(self) -> Task:
         return Task(
@@ -208,6 +220,27 @@ class Framework:
         if self.stream is not None:
             self.stream.send(event)
 
+    # --- task bookkeeping -------------------------------------------------------------
+
+    def add_task(self, task: TrackedTask) -> None:
+        self.unreachable_tasks.pop(task.id, None)
+        self.tasks[task.id] = task
+
+    def complete_task(self, task: TrackedTask) -> None:
+        """The task is over (terminal, or its agent is gone): keep it among the completed."""
+        self.tasks.pop(task.id, None)
+        self.unreachable_tasks.pop(task.id, None)
+        self.completed_tasks.append(task)
+
+    def task_unreachable(self, task: TrackedTask) -> None:
+        """Its agent is unreachable: the task may come back when the agent does."""
+        self.tasks.pop(task.id, None)
+        self.unreachable_tasks[task.id] = task
+
+    def forget_task(self, task_id: str) -> None:
+        """Drop it without a trace: its agent re-registers and reports it afresh."""
+        self.tasks.pop(task_id, None)
+
 
 @dataclass(slots=True, eq=False)
 class Agent:
@@ -227,6 +260,9 @@ class Agent:
     version: str | None = None
     session: str | None = None  # channel version 3: every call must carry it
     principal: str | None = None  # who registered it (when it authenticated)
+    # KILLs asked for while it was disconnected: sent when it re-registers (Mesos'
+    # `Slave::killedTasks`), for the tasks it still runs
+    pending_kills: dict[tuple[str, str], KillTask] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -250,6 +286,23 @@ class Agent:
             return False
         self.stream.send(event)
         return True
+
+    # --- task bookkeeping -------------------------------------------------------------
+
+    def add_task(self, task: TrackedTask) -> None:
+        self.tasks[(task.framework_id, task.id)] = task
+
+    def remove_task(self, task: TrackedTask) -> None:
+        self.tasks.pop((task.framework_id, task.id), None)
+
+    def tasks_of(self, framework_id: str) -> list[TrackedTask]:
+        return [t for (fid, _tid), t in self.tasks.items() if fid == framework_id]
+
+    def executors_of(self, framework_id: str) -> list[TrackedExecutor]:
+        return [e for (fid, _eid), e in self.executors.items() if fid == framework_id]
+
+    def remove_executor(self, executor: TrackedExecutor) -> None:
+        self.executors.pop((executor.framework_id, executor.info.executor_id.value), None)
 
     def used(self) -> Resources:
         used = Resources()

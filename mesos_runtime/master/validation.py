@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 
 from mesos_runtime.wire.bounds import MAX_SECONDS
+from mesos_runtime.wire.container import validate_container
 from mesos_runtime.wire.mesos import (
     CommandInfo,
     ExecutorInfo,
@@ -165,7 +166,7 @@ def validate_task(
         error = validate_executor(task.executor)
         if error:
             return error
-    return None
+    return validate_container(task.container, in_group=in_group, has_executor=bool(task.executor))
 
 
 def validate_command(command: CommandInfo, where: str) -> str | None:

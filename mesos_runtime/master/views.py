@@ -3,16 +3,21 @@ master.proto`) and the legacy `/master/state` model that dashboards and tools re
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from mesos_runtime import MESOS_API_VERSION, __version__
 from mesos_runtime.wire.flags import as_dict
 from mesos_runtime.wire.mesos import Attribute, ValueType
-from mesos_runtime.wire.resources import Resources
+from mesos_runtime.wire.resources import Key, Resources
 
 from .access import EVERYONE, Viewer
-from .master import Master
 from .state import Agent, Framework, TrackedTask
+from .statuses import time_info
+
+if TYPE_CHECKING:
+    from .core import MasterCore
+    from .master import Master
 
 BUILD_USER = "infinity"
 
@@ -25,6 +30,75 @@ def version_info() -> dict[str, Any]:
         "build_user": BUILD_USER,
         "git_sha": f"infinity-{__version__}",
     }
+
+
+# --- the master's own JSON of frameworks and agents (operator API events) --------------
+
+
+def offered(
+    master: MasterCore, framework_id: str | None = None, agent_id: str | None = None
+) -> Resources:
+    """What is offered and not yet accepted (of one framework, on one agent)."""
+    total = Resources()
+    for offer in master.offers.values():
+        if framework_id is not None and offer.framework_id != framework_id:
+            continue
+        if agent_id is not None and offer.agent_id != agent_id:
+            continue
+        total = total + offer.resources
+    return total
+
+
+def used_by_framework(master: MasterCore, framework: Framework) -> Resources:
+    used = Resources()
+    for task in framework.tasks.values():
+        if not task.state.is_terminal:
+            used = used + task.resources
+    for agent in master.agents.values():
+        for (fid, _eid), executor in agent.executors.items():
+            if fid == framework.id:
+                used = used + executor.resources
+    return used
+
+
+def framework_json(master: MasterCore, framework: Framework) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "framework_info": framework.info.to_json(),
+        "active": framework.active and framework.connected,
+        "connected": framework.connected,
+        "recovered": framework.recovered,
+        "registered_time": time_info(framework.registered_time).to_json(),
+        "offers": [o.offer.to_json() for o in framework.offers.values()],
+        "allocated_resources": [
+            r.to_json() for r in used_by_framework(master, framework).to_wire()
+        ],
+        "offered_resources": [r.to_json() for r in offered(master, framework.id).to_wire()],
+    }
+    if framework.reregistered_time:
+        out["reregistered_time"] = time_info(framework.reregistered_time).to_json()
+    if framework.unregistered_time:
+        out["unregistered_time"] = time_info(framework.unregistered_time).to_json()
+    return out
+
+
+def agent_json(master: MasterCore, agent: Agent) -> dict[str, Any]:
+    info = agent.info.replace(resources=agent.total.to_wire())
+    out: dict[str, Any] = {
+        "agent_info": info.to_json(),
+        "active": agent.active and agent.connected,
+        "deactivated": not (agent.active and agent.connected),
+        "version": agent.version or MESOS_API_VERSION,
+        "pid": agent.pid,
+        "registered_time": time_info(agent.registered_time).to_json(),
+        "total_resources": [r.to_json() for r in agent.total.to_wire()],
+        "allocated_resources": [r.to_json() for r in agent.used().to_wire()],
+        "offered_resources": [r.to_json() for r in offered(master, agent_id=agent.id).to_wire()],
+        "capabilities": [],
+    }
+    if agent.reregistered_time:
+        out["reregistered_time"] = time_info(agent.reregistered_time).to_json()
+    out.update(master.drain.agent_json(agent.id))  # deactivated, drain_info
+    return out
 
 
 # --- v1 operator API -------------------------------------------------------------------
@@ -84,8 +158,8 @@ def get_executors(master: Master, viewer: Viewer = EVERYONE) -> dict[str, Any]:
 
 def get_frameworks(master: Master, viewer: Viewer = EVERYONE) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    frameworks = [master.framework_json(f) for f in visible_frameworks(master, viewer)]
-    completed = [master.framework_json(f) for f in visible_frameworks(master, viewer, True)]
+    frameworks = [framework_json(master, f) for f in visible_frameworks(master, viewer)]
+    completed = [framework_json(master, f) for f in visible_frameworks(master, viewer, True)]
     if frameworks:
         out["frameworks"] = frameworks
     if completed:
@@ -95,7 +169,7 @@ def get_frameworks(master: Master, viewer: Viewer = EVERYONE) -> dict[str, Any]:
 
 def get_agents(master: Master) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    agents = [master.agent_json(a) for a in master.agents.values()]
+    agents = [agent_json(master, a) for a in master.agents.values()]
     recovered = [info.to_json() for info in master.recovered_agents.values()]
     if agents:
         out["agents"] = agents
@@ -131,10 +205,10 @@ def get_roles(master: Master, weights: dict[str, float]) -> dict[str, Any]:
     for framework in master.frameworks.values():
         for name in framework.roles:
             role(name)["frameworks"].append({"value": framework.id})
-        used = master.used_by_framework(framework) + master.offered(framework.id)
+        used = used_by_framework(master, framework) + offered(master, framework.id)
         for name in used.allocation_roles():
             entry = role(name)
-            entry["_res"] = entry["_res"] + used.filter(lambda k, n=name: k.allocation_role == n)
+            entry["_res"] = entry["_res"] + used.filter(_in_role(name))
     out = []
     for entry in sorted(roles.values(), key=lambda e: e["name"]):
         resources = entry.pop("_res")
@@ -234,8 +308,8 @@ def legacy_framework(
     master: Master, framework: Framework, viewer: Viewer = EVERYONE
 ) -> dict[str, Any]:
     info = framework.info
-    used = master.used_by_framework(framework)
-    offered = master.offered(framework.id)
+    used = used_by_framework(master, framework)
+    on_offer = offered(master, framework.id)
     out: dict[str, Any] = {
         "id": framework.id,
         "name": info.name,
@@ -251,9 +325,9 @@ def legacy_framework(
         "recovered": framework.recovered,
         "registered_time": framework.registered_time,
         "unregistered_time": framework.unregistered_time or 0.0,
-        "resources": resources_map(used + offered),
+        "resources": resources_map(used + on_offer),
         "used_resources": resources_map(used),
-        "offered_resources": resources_map(offered),
+        "offered_resources": resources_map(on_offer),
         "tasks": [
             legacy_task(t) for t in visible_tasks(framework.tasks.values(), framework, viewer)
         ],
@@ -304,7 +378,7 @@ def legacy_agent(master: Master, agent: Agent) -> dict[str, Any]:
         "registered_time": agent.registered_time,
         "resources": resources_map(agent.total),
         "used_resources": resources_map(used),
-        "offered_resources": resources_map(master.offered(agent_id=agent.id)),
+        "offered_resources": resources_map(offered(master, agent_id=agent.id)),
         "reserved_resources": reserved,
         "unreserved_resources": resources_map(agent.total.unreserved()),
         "attributes": {a.name: _attribute_value(a) for a in agent.info.attributes},
@@ -355,3 +429,7 @@ def legacy_state(
         out["leader"] = leader_pid
         out["leader_info"] = leader_info
     return out
+
+
+def _in_role(role: str) -> Callable[[Key], bool]:
+    return lambda key: key.allocation_role == role

@@ -11,10 +11,10 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import paramiko
-from fabric import Connection  # type: ignore[import-untyped]
+from fabric import Connection
 
 from .inventory import InventoryHost
 
@@ -53,7 +53,7 @@ class SshOptions:
 
 def connect(host: InventoryHost, options: SshOptions) -> Connection:
     """An open Fabric connection to `host` (root commands need no sudo when user is root)."""
-    client_kwargs = {
+    client_kwargs: dict[str, Any] = {
         "banner_timeout": options.connect_timeout,
         "auth_timeout": options.connect_timeout,
         "allow_agent": True,

@@ -41,7 +41,7 @@ from mesos_runtime.wire.scheduler import Call, CallType, Event, EventType
 
 from . import calls
 from .calls import AgentRef, OfferRef, TaskRef
-from .leader import detect_leader
+from .leader import LeaderFollower
 
 __all__ = [
     "CallError",
@@ -108,6 +108,8 @@ class SchedulerClient:
         ssl: ssllib.SSLContext | None = None,
     ) -> None:
         self.master = master
+        # one ZooKeeper session for the client's life when `master` is zk://
+        self.follower = LeaderFollower(master)
         if credential is None:
             credential = environment_credential()
         if credential is not None and framework_info.principal is None:
@@ -151,6 +153,7 @@ class SchedulerClient:
     async def close(self) -> None:
         """Drop the stream and, if this client made it, its HTTP session."""
         self.disconnect()
+        await self.follower.close()
         if self._session is not None and self._owns_session:
             await self._session.close()
             self._session = None
@@ -236,7 +239,7 @@ class SchedulerClient:
 
     async def _leader(self, timeout: float) -> str:
         try:
-            base = await detect_leader(self.master, max(timeout, 1.0))
+            base = await self.follower.leader(max(timeout, 1.0))
         except TimeoutError:
             raise MasterUnavailable(f"no leading master found through {self.master}") from None
         if self.ssl is not None and base.startswith("http://"):

@@ -26,7 +26,6 @@ from mesos_runtime.wire.mesos import (
 from mesos_runtime.wire.scheduler import Event, EventMessage, EventType, Failure, Subscribed
 
 from .client import CallError, MasterUnavailable, SchedulerClient
-from .leader import backoff
 
 __all__ = ["DEFAULT_FAILOVER_TIMEOUT", "Framework", "framework_info", "run"]
 
@@ -178,8 +177,8 @@ class _EventLoop:
                     raise
             # jitter keeps many frameworks from re-subscribing in lockstep; with ZooKeeper
             # the wait ends as soon as another master leads
-            await backoff(
-                self.client.master, self.client.leader_url, delay * random.uniform(0.5, 1.0)
+            await self.client.follower.backoff(
+                self.client.leader_url, delay * random.uniform(0.5, 1.0)
             )
             delay = min(delay * 2, self.backoff_max)
 

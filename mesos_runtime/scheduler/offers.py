@@ -206,7 +206,7 @@ def _take_scalar(pool: Resources, name: str, amount: float) -> Resources | None:
         use = round(float(min(have, left)), 3)
         out[key] = use
         left = round(left - use, 3)
-    return Resources(dict(out)) if left <= 0 else None  # type: ignore[arg-type]
+    return Resources(dict(out)) if left <= 0 else None
 
 
 def _take_ports(

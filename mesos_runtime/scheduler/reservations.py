@@ -130,7 +130,7 @@ def _carve_disk(reserved: Resources, size: float) -> Resources:
             left = round(left - use, 3)
         if left <= 0:
             break
-    return Resources(dict(out))  # type: ignore[arg-type]
+    return Resources(dict(out))
 
 
 def _as_volume(disk: Resources, volume: VolumeRequest, principal: str | None) -> Resources:

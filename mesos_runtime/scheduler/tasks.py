@@ -32,7 +32,7 @@ def offer_role(offer: Offer) -> str | None:
 
 def task_resources(offer: Offer, **amounts: float) -> Resources:
     """`task_resources(offer, cpus=0.1, mem=32)`: unreserved scalars in the offer's role."""
-    wanted = Resources.scalars(**amounts)
+    wanted = Resources.scalars("*", **amounts)
     role = offer_role(offer)
     return wanted.allocate(role) if role is not None else wanted
 

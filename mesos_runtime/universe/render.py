@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
+import json
 import shlex
 import types
 import uuid
@@ -97,8 +99,16 @@ def _environment(package: Package) -> ImmutableSandboxedEnvironment:
     )
     env.filters["b64uuid"] = _b64uuid
     env.filters["shquote"] = lambda v: shlex.quote(str(v))
+    env.filters["digest"] = _digest
     env.globals["fail"] = _fail
     return env
+
+
+def _digest(value: Any) -> str:
+    """`{{ options.kafka | digest }}`: a short fingerprint of options the spec does not
+    show but config templates do, so a change to them changes the spec (and rolls)."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _fail(message: str) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "Duration",
     "FlagError",
     "HelpRequested",
+    "Port",
     "flag",
     "parse_bytes",
     "parse_duration",
@@ -48,6 +49,18 @@ class Duration(float):
 
 class Bytes(int):
     """Bytes, parsed from Mesos' size syntax (`512MB`, `1GB`)."""
+
+
+class Port(int):
+    """A TCP port, 0-65535 (0: any free one), refused by name otherwise rather than by
+    `bind()` failing deep in start-up."""
+
+
+def parse_port(text: str) -> Port:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise FlagError(f"port {text!r} is out of range (0-65535)")
+    return Port(port)
 
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ns|us|ms|secs|mins|hrs|days|weeks)\s*$")
@@ -124,6 +137,8 @@ def _convert(name: str, hint: Any, raw: Any) -> Any:
             return parse_duration(raw)
         if hint is Bytes:
             return parse_bytes(raw)
+        if hint is Port:
+            return parse_port(raw)
         if hint is int:
             return int(raw)
         if hint is float:

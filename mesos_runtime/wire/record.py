@@ -30,18 +30,6 @@ _Decoder = Callable[[Any, str], Any]
 _Encoder = Callable[[Any], Any]
 
 
-def record(cls: type[T] | None = None, *, frozen: bool = False) -> Any:
-    """Declare a record: a keyword-only slotted dataclass with the JSON mapping."""
-
-    def wrap(c: type[T]) -> type[T]:
-        own = {name for name in ("to_json", "from_json") if name in c.__dict__}
-        made = dataclasses.dataclass(slots=True, kw_only=True, frozen=frozen, eq=True)(c)
-        _install_lazy_codec(made, own)
-        return made
-
-    return wrap(cls) if cls is not None else wrap
-
-
 # a field's own bound (`max_length`: characters of a string, items of a list) and check
 # (`check(value, path)` returns the value or raises WireError; of each item for a list)
 Check = Callable[[Any, str], Any]
@@ -69,6 +57,37 @@ def required(*, max_length: int | None = None, check: Check | None = None) -> An
 def optional(*, max_length: int | None = None, check: Check | None = None) -> Any:
     """An optional field (None when absent) with its own bound or check."""
     return dataclasses.field(default=None, metadata=_metadata(max_length, check))
+
+
+@typing.overload
+def record(cls: type[T], /) -> type[T]: ...
+
+
+@typing.overload
+def record(*, frozen: bool = False) -> Callable[[type[T]], type[T]]: ...
+
+
+# A type checker sees what the decorator makes: keyword-only constructors with the fields.
+# `required()` is a field specifier (no default); `optional()` and `repeated()` are
+# declared as plain defaults, which is what they are to a caller.
+@typing.dataclass_transform(
+    kw_only_default=True,
+    eq_default=True,
+    field_specifiers=(
+        dataclasses.field,
+        required,
+    ),
+)
+def record(cls: type[T] | None = None, *, frozen: bool = False) -> Any:
+    """Declare a record: a keyword-only slotted dataclass with the JSON mapping."""
+
+    def wrap(c: type[T]) -> type[T]:
+        own = {name for name in ("to_json", "from_json") if name in c.__dict__}
+        made = dataclasses.dataclass(slots=True, kw_only=True, frozen=frozen, eq=True)(c)
+        _install_lazy_codec(made, own)
+        return made
+
+    return wrap(cls) if cls is not None else wrap
 
 
 class Record:
@@ -219,7 +238,7 @@ def _encode_bytes(value: bytes) -> str:
 def _decode_json_object(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise WireError(f"field '{path}' must be a JSON object")
-    return bounds.check_opaque(value, path)  # type: ignore[no-any-return]
+    return bounds.check_opaque(value, path)
 
 
 def _enum_codec(kind: type[enum.Enum]) -> tuple[_Decoder, _Encoder]:

@@ -190,3 +190,24 @@ class AckingFramework:
 
     def states(self, task_id: str) -> list[tuple[str, str | None]]:
         return list(self.history.get(task_id, []))
+
+
+def marathon_leaders(ips: Sequence[str], port: int = 8080) -> set[str | None]:
+    """The leader each Marathon instance names on /v2/leader (None: it answers none)."""
+    named: set[str | None] = set()
+    for ip in ips:
+        try:
+            named.add(get_json(f"http://{ip}:{port}/v2/leader")["leader"])
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
+            named.add(None)
+    return named
+
+
+def marathon_leader(ips: Sequence[str], port: int = 8080) -> str | None:
+    """`http://leader:port` once every instance names the same leader, one of `ips`."""
+    named = marathon_leaders(ips, port)
+    if len(named) != 1 or None in named:
+        return None
+    (leader,) = named
+    host = str(leader).rsplit(":", 1)[0]
+    return f"http://{leader}" if host in ips else None

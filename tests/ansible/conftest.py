@@ -16,12 +16,22 @@ from pathlib import Path
 import pytest
 
 from mesos_runtime.ops import wheelhouse
-from tests.harness import testhosts
+from tests.harness import testhosts, zookeeper_tarball
 from tests.harness.playbooks import BIN, REPO, Site, make_site
 
-__all__ = ["REPO", "ROLES", "MoleculeRun", "Site", "molecule_runs", "site"]
+__all__ = ["REPO", "ROLES", "SCENARIO_OF", "MoleculeRun", "Site", "molecule_runs", "site"]
 
 ROLES = ["java", "common", "zookeeper", "mesos_master", "mesos_agent"]
+# the role scenario that converges and checks each role in the suite: a role that another
+# role's scenario converges as a dependency has its checks run there (each role's own
+# scenario stays, for `molecule test` by hand), so no role is converged alone twice
+SCENARIO_OF = {
+    "java": "zookeeper",
+    "common": "mesos_agent",
+    "zookeeper": "zookeeper",
+    "mesos_master": "mesos_agent",
+    "mesos_agent": "mesos_agent",
+}
 # every test site (inventories/local/group_vars) installs the wheelhouse built here, once
 SHARED_WHEELHOUSE = Path.home() / ".cache/infinity/wheelhouse/test-hosts"
 MOLECULE_PARALLEL = 2
@@ -39,8 +49,10 @@ class MoleculeRun:
         return self.output[-8000:]
 
 
-def _molecule(scenario: str, directory: Path, work: Path) -> MoleculeRun:
-    env = dict(os.environ)
+def _molecule(
+    scenario: str, directory: Path, work: Path, extra_env: dict[str, str] | None = None
+) -> MoleculeRun:
+    env = dict(os.environ, **(extra_env or {}))
     env.update(
         {
             # molecule finds ansible-config and ansible-playbook on PATH
@@ -78,18 +90,30 @@ def molecule_runs(
     testhosts.ensure_network()
     testhosts.ensure_image()
     wheelhouse.build(REPO, SHARED_WHEELHOUSE)  # before the scenarios, which only read it
-    names = ["msite-1", "msite-2", "msite-3", *(f"mrole-{r.replace('_', '-')}" for r in ROLES)]
+    scenarios = sorted(set(SCENARIO_OF.values()))
+    names = ["msite-1", "msite-2", "msite-3", *(f"mrole-{r.replace('_', '-')}" for r in scenarios)]
     for name in names:
         (testhosts.CACHE / "apt" / name).mkdir(parents=True, exist_ok=True)
     work = tmp_path_factory.mktemp("molecule")
-    pool = ThreadPoolExecutor(max_workers=MOLECULE_PARALLEL, thread_name_prefix="molecule")
-    runs = {"site": pool.submit(_molecule, "site", REPO, work)}
-    for role in ROLES:
-        runs[role] = pool.submit(_molecule, role, REPO / "roles" / role, work)
-    try:
-        yield runs
-    finally:
-        pool.shutdown(wait=True)
+    # the zookeeper scenario installs an Apache-layout release, fetched by the controller
+    # from this loopback "mirror", after refusing it with a wrong checksum
+    tarball, version, sha512 = zookeeper_tarball.build(work / "mirror")
+    with zookeeper_tarball.served(tarball.parent) as mirror:
+        release = {
+            "INFINITY_ZK_TARBALL_URL": f"{mirror}/{tarball.name}",
+            "INFINITY_ZK_TARBALL_VERSION": version,
+            "INFINITY_ZK_TARBALL_CHECKSUM": f"sha512:{sha512}",
+            "INFINITY_ZK_TARBALL_CACHE": str(work / "zookeeper-cache"),
+        }
+        pool = ThreadPoolExecutor(max_workers=MOLECULE_PARALLEL, thread_name_prefix="molecule")
+        runs = {"site": pool.submit(_molecule, "site", REPO, work)}
+        for role in scenarios:
+            env = release if role == "zookeeper" else None
+            runs[role] = pool.submit(_molecule, role, REPO / "roles" / role, work, env)
+        try:
+            yield runs
+        finally:
+            pool.shutdown(wait=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""End to end: plain `ansible-playbook` over SSH takes four fresh Debian hosts to an HA
-cluster, a second run changes nothing, the cluster fails over with its tasks running,
+"""End to end: plain `ansible-playbook` over SSH: check mode on four fresh Debian hosts
+reports the rollout and changes nothing, then site.yml takes them to an HA cluster, a
+second run changes nothing, the cluster fails over with its tasks running,
 upgrade.yml to a new wheel keeps a long task running, remove-node.yml drains first, bad
 input is refused before anything changes, and reset.yml tears it all down idempotently.
 The tests run in this order on the same hosts (module fixture `site`)."""
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 import shutil
 import tarfile
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,21 @@ def leader(site: Site) -> str:
     )
 
 
+def test_check_mode_on_fresh_hosts_completes_and_changes_nothing(site: Site) -> None:
+    before = fingerprints(site)
+    run = site.playbook("site.yml", "--check")
+    assert run.returncode == 0, run.output[-5000:]
+    recap = run.recap()
+    assert set(recap) == {h.name for h in site.cluster.hosts}
+    assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in recap.values()), recap
+    # it reports what a real run would do, and does none of it
+    assert all(r["changed"] > 0 for r in recap.values()), recap
+    assert "would install zookeeper" in run.output
+    assert fingerprints(site) == before
+    untouched = site.ssh("itest-1", "dpkg-query -W zookeeper; systemctl cat zookeeper")
+    assert untouched.returncode != 0, untouched.stdout
+
+
 def test_site_yml_converges_fresh_hosts_to_a_working_cluster(site: Site) -> None:
     run = site.playbook("site.yml")
     assert run.returncode == 0, run.output[-5000:]
@@ -70,9 +88,51 @@ def test_site_yml_converges_fresh_hosts_to_a_working_cluster(site: Site) -> None
     journal = site.ssh("itest-2", "journalctl -u mesos-agent --no-pager -n 50").stdout
     assert "registered with master" in journal
     unit = site.ssh(
-        "itest-2", "systemctl show -p Restart mesos-master mesos-agent zookeeper"
+        "itest-2", "systemctl show -p Restart mesos-master mesos-agent zookeeper marathon"
     ).stdout
-    assert unit.split() == ["Restart=always"] * 3
+    assert unit.split() == ["Restart=always"] * 4
+
+
+def test_marathon_on_the_masters_elects_one_leader_and_runs_an_app(site: Site) -> None:
+    masters = site.ips("masters")
+    marathon = wait_until(
+        lambda: checks.marathon_leader(masters), 90, message="one Marathon leader"
+    )
+    info = checks.get_json(marathon + "/v2/info")
+    assert info["elected"] is True
+    frameworks = checks.get_json(leader(site) + "/api/v1", {"type": "GET_FRAMEWORKS"})
+    names = [f["framework_info"]["name"] for f in frameworks["get_frameworks"]["frameworks"]]
+    assert names.count("marathon") == 1
+    # an app through a standby instance (it proxies to the leader), running on an agent
+    leading = marathon.split("//")[1].rsplit(":", 1)[0]
+    standby = next(ip for ip in masters if ip != leading)
+    app = {"id": "/e2e/sleeper", "cmd": "sleep 3600", "cpus": 0.1, "mem": 32, "instances": 1}
+    checks.get_json(f"http://{standby}:8080/v2/apps", app)
+    running = wait_until(
+        lambda: (
+            (t := checks.get_json(marathon + "/v2/apps/e2e/sleeper")["app"])["tasksRunning"] == 1
+            and t
+        ),
+        120,
+        message="the app's instance running",
+    )
+    assert running["instances"] == 1
+    states = checks.task_states(leader(site))
+    (task,) = [s for t, s in states.items() if t.startswith("e2e_sleeper")]
+    assert task == "TASK_RUNNING"
+    # gone again: the later tests count the agents' tasks
+    request = urllib.request.Request(marathon + "/v2/apps/e2e/sleeper", method="DELETE")
+    urllib.request.urlopen(request, timeout=10).close()
+    wait_until(
+        lambda: (
+            not any(
+                t.startswith("e2e_sleeper") and s == "TASK_RUNNING"
+                for t, s in checks.task_states(leader(site)).items()
+            )
+        ),
+        60,
+        message="the app's task killed",
+    )
 
 
 def test_a_second_site_run_changes_nothing_and_check_mode_agrees(site: Site) -> None:
@@ -92,27 +152,10 @@ def test_bad_inventories_and_variables_are_refused_before_anything_changes(
     def even(doc: dict[str, Any]) -> None:
         doc["all"]["children"]["zookeeper"]["hosts"].pop("itest-3")
 
-    run = site.playbook("site.yml", inventory=site.variant("even", even))
-    assert run.returncode != 0
-    assert "inventory group 'zookeeper' has 2 hosts" in run.output
-
-    run = site.playbook("site.yml", "-e", "mesos_agent_resorces=cpus:1")
-    assert run.returncode != 0
-    assert "unknown variable(s) mesos_agent_resorces" in run.output
-
-    run = site.playbook("site.yml", "-e", "zookeeper_client_port=two")
-    assert run.returncode != 0
-    assert "zookeeper_client_port" in run.output and "int" in run.output
-
     def unreachable(doc: dict[str, Any]) -> None:
         # an address on the test network where no host answers
         doc["all"]["hosts"]["itest-ghost"] = {"ansible_host": "198.18.0.254"}
         doc["all"]["children"]["agents"]["hosts"]["itest-ghost"] = {}
-
-    ghost = site.variant("ghost", unreachable)
-    run = site.playbook("site.yml", "-e", "ansible_ssh_timeout=3", inventory=ghost)
-    assert run.returncode != 0
-    assert "itest-ghost" in run.output and "UNREACHABLE" in run.output
 
     # an unknown host key: Ansible (StrictHostKeyChecking=yes) and `infinity node` refuse it
     empty = tmp_path / "known_hosts"
@@ -124,14 +167,49 @@ def test_bad_inventories_and_variables_are_refused_before_anything_changes(
         )
 
     strangers = site.variant("strangers", unknown_key)
-    run = site.playbook("site.yml", inventory=strangers, control_dir="cp-strangers")
+    variants = {"even": site.variant("even", even), "ghost": site.variant("ghost", unreachable)}
+    # each refused before any play changes a host: independent, so run side by side
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        runs = {
+            "even": pool.submit(site.playbook, "site.yml", inventory=variants["even"]),
+            "typo": pool.submit(site.playbook, "site.yml", "-e", "mesos_agent_resorces=cpus:1"),
+            "type": pool.submit(site.playbook, "site.yml", "-e", "zookeeper_client_port=two"),
+            "ghost": pool.submit(
+                site.playbook,
+                "site.yml",
+                *("-e", "ansible_ssh_timeout=3"),
+                inventory=variants["ghost"],
+            ),
+            "strangers": pool.submit(
+                site.playbook, "site.yml", inventory=strangers, control_dir="cp-strangers"
+            ),
+            "node-key": pool.submit(
+                site.infinity, "ssh", "itest-1", "--", "true", inventory=strangers
+            ),
+            "node-host": pool.submit(site.infinity, "drain", "no-such-host"),
+        }
+        done = {name: future.result() for name, future in runs.items()}
+
+    run = done["even"]
+    assert run.returncode != 0
+    assert "inventory group 'zookeeper' has 2 hosts" in run.output
+    run = done["typo"]
+    assert run.returncode != 0
+    assert "unknown variable(s) mesos_agent_resorces" in run.output
+    run = done["type"]
+    assert run.returncode != 0
+    assert "zookeeper_client_port" in run.output and "int" in run.output
+    run = done["ghost"]
+    assert run.returncode != 0
+    assert "itest-ghost" in run.output and "UNREACHABLE" in run.output
+    run = done["strangers"]
     assert run.returncode != 0
     assert "Host key verification failed" in run.output
-    node = site.infinity("ssh", "itest-1", "--", "true", inventory=strangers)
+
+    node = done["node-key"]
     assert node.returncode == 1
     assert "is not in known_hosts" in node.stderr and "--accept-unknown-host-keys" in node.stderr
-
-    node = site.infinity("drain", "no-such-host")
+    node = done["node-host"]
     assert node.returncode == 1
     assert "host 'no-such-host' is not in the inventory" in node.stderr
     assert "itest-1" in node.stderr

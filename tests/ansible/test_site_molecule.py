@@ -1,4 +1,5 @@
-"""Molecule, inside the suite: each role's scenario (converge, idempotence, testinfra) and
+"""Molecule, inside the suite: the role scenarios (converge, idempotence, testinfra; a role
+converged as another's dependency is checked in that scenario) and
 the root scenario (site.yml on three hosts, idempotence, upgrade.yml, testinfra, reset.yml),
 on systemd containers of the project's test-host image on 198.18.0.0/24. They run in the
 background (two at a time) from the start of this directory's tests (conftest.py), beside
@@ -10,7 +11,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from tests.ansible.conftest import ROLES, MoleculeRun
+from tests.ansible.conftest import REPO, ROLES, SCENARIO_OF, MoleculeRun
 
 pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -25,9 +26,20 @@ def finished(runs: dict[str, Future[MoleculeRun]], scenario: str) -> MoleculeRun
 def test_role_scenario_converges_idempotently_and_verifies(
     role: str, molecule_runs: dict[str, Future[MoleculeRun]]
 ) -> None:
-    result = finished(molecule_runs, role)
+    result = finished(molecule_runs, SCENARIO_OF[role])
     assert "idempotence: Executed: Successful" in result.output
     assert "verify: Executed: Successful" in result.output
+    # this role's own checks ran in that scenario's verify step
+    assert f"test_{role}.py" in result.output
+    converged = (REPO / "roles" / SCENARIO_OF[role] / "molecule/default/converge.yml").read_text()
+    meta = (REPO / "roles" / SCENARIO_OF[role] / "meta/main.yml").read_text()
+    tasks = (REPO / "roles" / SCENARIO_OF[role] / "tasks/main.yml").read_text()
+    assert f"role: {role}" in converged + meta or f"name: {role}\n" in tasks
+    if role == "zookeeper":
+        # a release with a wrong checksum refused before anything changed (prepare), then
+        # the release (served to the controller) installed from its tarball and serving
+        assert "prepare: Executed: Successful" in result.output
+        assert "test_a_served_release_is_installed_from_its_tarball PASSED" in result.output
 
 
 def test_root_scenario_converges_site_upgrades_verifies_and_resets(

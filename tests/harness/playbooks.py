@@ -8,7 +8,8 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -48,6 +49,8 @@ class Site:
     inventory: Path
     work: Path
     runs: int = 0
+    # runs may go side by side (each logs to a file of its own)
+    _counting: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def env(self, control_dir: str = "cp") -> dict[str, str]:
         env = dict(os.environ)
@@ -74,8 +77,10 @@ class Site:
         timeout: float = 900,
         control_dir: str = "cp",
     ) -> PlaybookRun:
-        self.runs += 1
-        log = self.work / f"playbook-{self.runs:02d}-{name.removesuffix('.yml')}.log"
+        with self._counting:
+            self.runs += 1
+            number = self.runs
+        log = self.work / f"playbook-{number:02d}-{name.removesuffix('.yml')}.log"
         with log.open("w+") as output:  # written as it runs: `tail -f` it while debugging
             returncode = subprocess.run(
                 [

@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,15 +49,32 @@ def ensure_installed() -> None:
             "run `apt-get install -y zookeeper` to enable the ZooKeeper tests"
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "zookeeper"]
-    result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:  # stale package lists on a fresh machine
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
+    with tempfile.TemporaryDirectory() as scratch:
+        # headless, as .ci/bootstrap.sh installs it (zookeeper depends on the desktop JRE)
+        headless = _headless_jre_deb(Path(scratch))
+        install = ["apt-get", "install", "-y", "--no-install-recommends", *headless, "zookeeper"]
         result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:  # stale package lists on a fresh machine
+            subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=False)
+            result = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0 or not ZOOKEEPER_JAR.exists():
         raise ZooKeeperUnavailable(
             "`apt-get install -y zookeeper` failed:\n" + result.stderr[-2000:]
         )
+
+
+def _headless_jre_deb(directory: Path) -> list[str]:
+    """[the package `.ci/headless-jre.sh` builds], or [] when default-jre is installed."""
+    installed = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", "default-jre"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if "install ok installed" in installed.stdout:
+        return []
+    deb = directory / "infinity-headless-jre.deb"
+    script = Path(__file__).resolve().parents[2] / ".ci" / "headless-jre.sh"
+    built = subprocess.run(["bash", str(script), str(deb)], capture_output=True, check=False)
+    return [str(deb)] if built.returncode == 0 else []
 
 
 def classpath() -> str:

@@ -172,3 +172,27 @@ async def test_custom_executor_resubscribes_after_agent_restart(recovery_cluster
     finished = await driver.framework.wait_state(tid, TaskState.TASK_FINISHED, 60)
     assert finished.executor_id == executor.executor_id
     await driver.framework.wait(lambda: driver.framework.failures, 30, "the executor's exit")
+
+
+async def test_a_kill_sent_while_the_agent_is_down_reaches_it_when_it_is_back(
+    recovery_cluster,
+) -> None:
+    master, agent, driver = recovery_cluster
+    offer, (task,) = await driver.launch(lambda o: command_task(o, shell(WAIT_FOR_GO)))
+    tid = task.task_id.value
+    await driver.framework.wait_state(tid, TaskState.TASK_RUNNING)
+    sandbox = _sandbox(agent, tid)
+    pid = int(daemons.wait_until(lambda: (sandbox / "started").read_text().strip()))
+
+    agent.kill()
+    daemons.wait_until(
+        lambda: not any(a["active"] for a in daemons.registered_agents(master)),
+        30,
+        message="the master sees the agent disconnected",
+    )
+    await driver.client.kill(tid, offer.agent_id)  # nobody to deliver it to, yet
+    agent.start()
+
+    killed = await driver.framework.wait_terminal(tid, 60)
+    assert killed.state is TaskState.TASK_KILLED
+    daemons.wait_until(lambda: not _alive(pid), 15, message="task process killed")

@@ -100,12 +100,13 @@ async def test_requests_without_valid_credentials_get_401_naming_the_realm(clust
                 401,
                 True,
             )
-        for path in ("/master/state", "/metrics/snapshot", "/flags", "/"):
+        for path in ("/master/state", "/metrics/snapshot", "/metrics", "/flags", "/"):
             assert (await anonymous.get(path)).status == 401, path
         assert (await anonymous.get("/health")).status == 200
         assert (await anonymous.get("/version")).status == 200
     async with V1Client(agent.url) as agent_anonymous:
         assert (await agent_anonymous.get("/state")).status == 401
+        assert (await agent_anonymous.get("/metrics")).status == 401
         assert (await agent_anonymous.get("/health")).status == 200
 
 

@@ -270,12 +270,12 @@ def test_poisoned_executor_calls_to_the_agent_are_4xx(cluster) -> None:
 
 MASTER_GETS = [
     "/", "/master/state", "/state.json", "/master/slaves", "/master/frameworks",
-    "/master/tasks", "/metrics/snapshot", "/flags", "/version", "/master/redirect",
+    "/master/tasks", "/metrics/snapshot", "/metrics", "/flags", "/version", "/master/redirect",
     "/master/maintenance/schedule", "/master/maintenance/status", "/health",
 ]  # fmt: skip
 AGENT_GETS = [
-    "/state", "/flags", "/metrics/snapshot", "/files/read", "/files/browse", "/files/download",
-    "/slave(1)/state", "/health",
+    "/state", "/flags", "/metrics/snapshot", "/metrics", "/files/read", "/files/browse",
+    "/files/download", "/slave(1)/state", "/health",
 ]  # fmt: skip
 QUERY_VALUES = st.one_of(
     st.text(max_size=30),

@@ -89,3 +89,41 @@ async def test_a_spawn_that_raises_fails_the_task_and_releases_its_resources(
     finally:
         agent.detach()
         await agent.fetcher.close()
+
+
+async def test_a_task_whose_updates_cannot_be_checkpointed_fails_instead_of_staying_staged(
+    tmp_path: Path,
+) -> None:
+    """A task id the master accepts (255 bytes) but whose checkpoint file name is too long
+    for the filesystem: the first update cannot be written, the task fails with why."""
+    flags = parse_flags(
+        AgentFlags,
+        [f"--work_dir={tmp_path}", "--isolation=posix/cpu,posix/mem", "--resources=cpus:2;mem:512"],
+        environ={},
+    )
+    agent = build_agent(flags)
+    agent.info = agent.info.replace(id=AgentID(value="a1"))
+    sent: list[AgentUpdate] = []
+    agent.send_update = sent.append
+    agent.status_updates.resume()
+    framework = FrameworkInfo(user="root", name="f", id=FrameworkID(value="f1"), checkpoint=True)
+    task = _task(CommandInfo(value="sleep 1000")).replace(task_id=TaskID(value="x" * 250))
+    try:
+        agent.handle_event(
+            AgentEvent(
+                type=AgentEventType.RUN_TASK,
+                run_task=RunTask(framework_info=framework, task=task),
+            )
+        )
+        update = await eventually(
+            lambda: next((u for u in sent if u.status.state.is_terminal), None),
+            10,
+            message="a terminal update",
+        )
+        assert update.status.state is TaskState.TASK_FAILED
+        assert update.status.reason is StatusReason.REASON_CONTAINER_LAUNCH_FAILED
+        assert "File name too long" in (update.status.message or "")
+        await eventually(lambda: not agent.used_resources(), 10, message="resources released")
+    finally:
+        agent.detach()
+        await agent.fetcher.close()

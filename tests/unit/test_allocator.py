@@ -322,17 +322,14 @@ def test_agent_re_registering_with_running_tasks_offers_only_the_rest() -> None:
     assert_consistent(allocator, ["agent-0"])
 
 
-def test_recovered_agents_are_marked_dirty_and_allocated_in_one_batch() -> None:
+def test_recovered_agents_are_allocated_in_one_batch() -> None:
     allocator = cluster(agents=3)
     allocator.add_framework("f1", ["web"])
     allocator.allocate()
-    assert not allocator.has_dirty
     for agent_id in ("agent-0", "agent-2"):
         allocator.recover(agent_id, "f1", allocator.allocated(agent_id)["f1"])
-    assert allocator.has_dirty
     allocations = allocator.allocate(["agent-0", "agent-2"])
     assert sorted(a.agent_id for a in allocations) == ["agent-0", "agent-2"]
-    assert not allocator.has_dirty
 
 
 def test_removed_agent_leaves_the_shares() -> None:

@@ -48,7 +48,7 @@ def test_the_agent_layout_refuses_paths_outside_its_work_dir(tmp_path, ids) -> N
     with pytest.raises(UnsafePath):
         layout.sandbox(*ids)
     with pytest.raises(UnsafePath):
-        layout.run_meta(*ids)
+        layout.executor_meta(*ids[:3])
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ def ips() -> dict[str, str]:
 @pytest.mark.parametrize("name", HOSTS)
 def test_services_run_under_systemd(name: str) -> None:
     host = testinfra.get_host(f"podman://{name}")
-    for unit in ("zookeeper", "mesos-master", "mesos-agent"):
+    for unit in ("zookeeper", "mesos-master", "mesos-agent", "marathon"):
         service = host.service(unit)
         assert service.is_running and service.is_enabled, unit
     assert host.file("/opt/infinity/current/bin/mesos-agent").exists
@@ -59,3 +59,11 @@ def test_every_agent_is_registered_with_its_resources_and_runs_a_task(ips: dict[
         assert scalars["cpus"] == 2.0 and scalars["mem"] == 1024.0
     ran = checks.run_on_every_agent(leader, "molecule", command="echo hi")
     assert set(ran.values()) == {a["agent_info"]["id"]["value"] for a in agents}
+
+
+def test_the_marathon_instances_agree_on_one_leader(ips: dict[str, str]) -> None:
+    leader = wait_until(
+        lambda: checks.marathon_leader(list(ips.values())), 60, message="one Marathon leader"
+    )
+    info = checks.get_json(leader + "/v2/info")
+    assert info["elected"] is True and info["frameworkId"]

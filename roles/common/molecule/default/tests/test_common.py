@@ -1,11 +1,16 @@
 """The common role: the runtime installed offline from the wheelhouse into a venv of its
 own under /opt/infinity, `current` pointing at it, its commands working."""
 
+import os
+
 import testinfra
+
+# the scenario's container: this role's own, or that of a scenario converging it too
+HOST = os.environ.get("INFINITY_ROLE_HOST", "mrole-common")
 
 
 def test_runtime_is_installed_from_the_wheelhouse() -> None:
-    host = testinfra.get_host("podman://mrole-common")
+    host = testinfra.get_host(f"podman://{HOST}")
     current = host.file("/opt/infinity/current")
     assert current.is_symlink
     assert current.linked_to.startswith("/opt/infinity/releases/0.1.0-")
@@ -19,7 +24,7 @@ def test_runtime_is_installed_from_the_wheelhouse() -> None:
 
 
 def test_the_host_gets_the_clusters_ca_and_its_own_certificate() -> None:
-    host = testinfra.get_host("podman://mrole-common")
+    host = testinfra.get_host(f"podman://{HOST}")
     key = host.file("/etc/mesos/ssl/host.key")
     assert key.exists and key.mode == 0o640 and key.group == "mesos"
     for name in ("ca.crt", "host.crt"):

@@ -2,12 +2,16 @@
 (KillMode=process, --recover=reconnect)."""
 
 import json
+import os
 
 import testinfra
 
+# the scenario's container: this role's own, or that of a scenario converging it too
+HOST = os.environ.get("INFINITY_ROLE_HOST", "mrole-mesos-agent")
+
 
 def test_the_agent_is_registered_with_its_resources() -> None:
-    host = testinfra.get_host("podman://mrole-mesos-agent")
+    host = testinfra.get_host(f"podman://{HOST}")
     service = host.service("mesos-agent")
     assert service.is_running and service.is_enabled
     ip = json.loads(host.check_output("ip -j -4 addr show dev eth0"))[0]["addr_info"][0]["local"]

@@ -1,0 +1,135 @@
+"""The scheduler's configuration, from its environment (Marathon's app `env`), as the DC/OS
+SDK's schedulers take theirs. `from_environment` is the edge: a missing variable or an
+invalid spec is a `ConfigError` naming the variable and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mesos_runtime.sdk.spec import ServiceSpec, SpecError, load_spec
+
+__all__ = ["ConfigError", "SchedulerConfig", "from_environment"]
+
+
+class ConfigError(ValueError):
+    """The scheduler cannot start with this environment; the message says why."""
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    service_name: str
+    spec: ServiceSpec
+    spec_text: str
+    master: str
+    store: str
+    api_port: int = 0
+    api_host: str = "127.0.0.1"
+    role: str = ""
+    principal: str | None = None
+    user: str = "root"
+    uninstall: bool = False
+    permanent_failure_timeout: float | None = None
+    templates: dict[str, str] = field(default_factory=dict)  # template name -> text
+    options: dict[str, Any] = field(default_factory=dict)  # the package options, for templates
+    failover_timeout: float | None = None
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _read_templates(directory: Path) -> dict[str, str]:
+    if not directory.is_dir():
+        return {}
+    return {
+        str(p.relative_to(directory)): p.read_text()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def from_environment(env: Mapping[str, str] | None = None) -> SchedulerConfig:
+    env = os.environ if env is None else env
+    name = env.get("SERVICE_NAME", "").strip()
+    if not name:
+        raise ConfigError("SERVICE_NAME is not set: the service's name is required")
+    text = env.get("SERVICE_SPEC")
+    source = "SERVICE_SPEC"
+    if not text and env.get("SERVICE_SPEC_FILE"):
+        path = Path(env["SERVICE_SPEC_FILE"])
+        source = f"SERVICE_SPEC_FILE {path}"
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise ConfigError(f"SERVICE_SPEC_FILE: cannot read {path}: {e.strerror}") from None
+    if not text:
+        raise ConfigError("SERVICE_SPEC (or SERVICE_SPEC_FILE) is not set: no service spec")
+    try:
+        spec = load_spec(text, source)
+    except SpecError as e:
+        raise ConfigError(
+            f"{source} is not a valid service spec:\n" + "\n".join(f"  {m}" for m in e.errors)
+        ) from None
+    if spec.name != name:
+        raise ConfigError(f"{source}: name: {spec.name!r} is not SERVICE_NAME {name!r}")
+    master = env.get("MESOS_MASTER", "").strip()
+    if not master:
+        raise ConfigError("MESOS_MASTER is not set (host:port, zk://... or a URL)")
+    store = env.get("SERVICE_STORE", "").strip()
+    if not store:
+        raise ConfigError("SERVICE_STORE is not set (zk://host:port/path or a directory)")
+    port_text = env.get("PORT_API") or env.get("PORT0") or "0"
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"PORT_API/PORT0: {port_text!r} is not a port number") from None
+    timeout_text = env.get("PERMANENT_FAILURE_TIMEOUT", "").strip()
+    timeout: float | None = None
+    if timeout_text:
+        try:
+            timeout = float(timeout_text)
+        except ValueError:
+            raise ConfigError(
+                f"PERMANENT_FAILURE_TIMEOUT: {timeout_text!r} is not a number of seconds"
+            ) from None
+    options_text = env.get("SERVICE_OPTIONS", "").strip()
+    options: dict[str, Any] = {}
+    if options_text:
+        try:
+            options = json.loads(options_text)
+        except ValueError as e:
+            raise ConfigError(f"SERVICE_OPTIONS: not JSON: {e}") from None
+    templates_dir = Path(env.get("SERVICE_TEMPLATES_DIR") or "templates")
+    templates = _read_templates(templates_dir)
+    for pod in spec.pods:
+        for task in pod.tasks:
+            for config in task.configs:
+                if config.template not in templates:
+                    raise ConfigError(
+                        f"{source}: pods.{pod.name}.tasks.{task.name}.configs.{config.name}."
+                        f"template: no {config.template} in {templates_dir}"
+                    )
+    failover = env.get("SERVICE_FAILOVER_TIMEOUT", "").strip()
+    return SchedulerConfig(
+        service_name=name,
+        spec=spec,
+        spec_text=text,
+        master=master,
+        store=store,
+        api_port=port,
+        api_host=env.get("HOST") or env.get("LIBPROCESS_IP") or "127.0.0.1",
+        role=env.get("SERVICE_ROLE") or spec.scheduler.role or f"{name}-role",
+        principal=env.get("SERVICE_PRINCIPAL") or spec.scheduler.principal,
+        user=env.get("SERVICE_USER") or spec.scheduler.user or "root",
+        uninstall=_truthy(env.get("SDK_UNINSTALL")),
+        permanent_failure_timeout=timeout,
+        templates=templates,
+        options=options,
+        failover_timeout=float(failover) if failover else None,
+    )

@@ -1,0 +1,308 @@
+"""Offer evaluation: does this offer serve this pod instance's step, and with what
+operations? A placed instance relaunches on its own reservation (same agent, ports and
+volumes); an unplaced one is checked against its placement rules and gets RESERVE +
+CREATE + LAUNCH in one ACCEPT, as the DC/OS SDK's `OfferEvaluator` does.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import shlex
+import uuid
+from dataclasses import dataclass
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from mesos_runtime.scheduler import calls
+from mesos_runtime.scheduler.constraints import Placement, parse_constraints, unmet_constraint
+from mesos_runtime.scheduler.offers import (
+    OfferMatch,
+    OfferMismatch,
+    PortRequest,
+    ResourceRequest,
+    VolumeRequest,
+    match_offer,
+)
+from mesos_runtime.scheduler.reservations import ReservePlan, plan_reservation
+from mesos_runtime.scheduler.tasks import command_task
+from mesos_runtime.sdk.context import PodInstance, TaskLaunch, config_context, task_environment
+from mesos_runtime.sdk.spec import PodSpec, TaskSpec, VolumeSpec
+from mesos_runtime.wire.mesos import (
+    CommandInfo,
+    DurationInfo,
+    HealthCheck,
+    HealthCheckType,
+    KillPolicy,
+    Label,
+    Labels,
+    Offer,
+    Operation,
+    TaskInfo,
+)
+from mesos_runtime.wire.resources import Resources
+
+from .records import PodRecord
+
+__all__ = ["Evaluation", "Evaluator", "task_name_of"]
+
+CONFIG_LABEL = "sdk_config_id"
+# a readiness check is run by the agent as a health check that never kills its task
+_NEVER = 1_000_000
+
+
+def task_name_of(instance: str, task: str) -> str:
+    return f"{instance}-{task}"
+
+
+@dataclass
+class Evaluation:
+    operations: list[Operation]
+    tasks: list[TaskInfo]
+    pod: PodRecord  # the instance's placement after this ACCEPT
+    used: Resources  # what the operations take from the offer
+
+
+class Evaluator:
+    def __init__(
+        self,
+        service: str,
+        role: str,
+        principal: str | None,
+        templates: dict[str, str],
+        options: dict[str, object],
+    ) -> None:
+        self.service = service
+        self.role = role
+        self.principal = principal
+        self.options = options
+        self.env = ImmutableSandboxedEnvironment(
+            loader=jinja2.DictLoader(templates),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
+        self.env.filters["shquote"] = lambda v: shlex.quote(str(v))
+
+    # --- what the pod needs ---------------------------------------------------------------
+
+    @staticmethod
+    def _volumes(pod: PodSpec, task: TaskSpec, first: bool) -> list[VolumeSpec]:
+        # a pod's own volumes go with its first task (a volume serves one task at a time)
+        return [*(pod.volumes if first else []), *task.volumes]
+
+    def _pod_request(self, pod: PodSpec, record: PodRecord, rid: str) -> ResourceRequest:
+        ports = [PortRequest(p.name, p.port) for t in pod.tasks for p in t.ports]
+        volumes = [
+            VolumeRequest(f"{rid}-{v.name}", v.path, float(v.size))
+            for i, t in enumerate(pod.tasks)
+            for v in self._volumes(pod, t, i == 0)
+        ]
+        return ResourceRequest(
+            cpus=sum(t.cpus for t in pod.tasks),
+            mem=sum(t.memory for t in pod.tasks),
+            disk=sum(t.disk for t in pod.tasks),
+            ports=tuple(ports),
+            volumes=tuple(volumes),
+        )
+
+    def _task_request(self, pod: PodSpec, task: TaskSpec, record: PodRecord) -> ResourceRequest:
+        first = pod.tasks[0].name == task.name
+        return ResourceRequest(
+            cpus=task.cpus,
+            mem=task.memory,
+            disk=task.disk,
+            ports=tuple(PortRequest(p.name, record.ports[p.name]) for p in task.ports),
+            reservation_id=record.reservation_id,
+            volumes=tuple(
+                VolumeRequest(record.volumes[v.name], v.path, float(v.size))
+                for v in self._volumes(pod, task, first)
+            ),
+        )
+
+    # --- the evaluation ---------------------------------------------------------------------
+
+    def evaluate(  # noqa: PLR0917 - the offer, the instance and what surrounds it
+        self,
+        offer: Offer,
+        available: Resources,
+        pod: PodSpec,
+        record: PodRecord,
+        tasks: list[str],
+        placed: list[PodRecord],
+        peers: dict[str, list[PodInstance]],
+        config: str,
+    ) -> Evaluation | str:
+        """Operations that launch `tasks` of the instance on `offer`, or why not."""
+        operations: list[Operation] = []
+        used = Resources()
+        if record.reservation_id is None:
+            if record.avoid_agent == offer.agent_id.value:
+                return "replacing: not on the agent it left"
+            constraints = parse_constraints([c.to_marathon() for c in pod.placement])
+            others = [Placement.of(p.hostname or "", []) for p in placed]
+            broken = unmet_constraint(constraints, Placement.of_offer(offer), others, pod.count)
+            if broken is not None:
+                return f"placement {broken}"
+            rid = f"{record.name}.{uuid.uuid4().hex[:8]}"
+            plan = plan_reservation(
+                self._pod_request(pod, record, rid),
+                offer,
+                rid,
+                role=self.role,
+                principal=self.principal,
+                available=available,
+            )
+            if isinstance(plan, OfferMismatch):
+                return str(plan)
+            assert isinstance(plan, ReservePlan)
+            names = [p.name for t in pod.tasks for p in t.ports]
+            record = record.replace(
+                reservation_id=rid,
+                agent_id=offer.agent_id.value,
+                hostname=offer.hostname,
+                ports=dict(zip(names, plan.ports, strict=True)),
+                volumes={
+                    v.name: f"{rid}-{v.name}"
+                    for i, t in enumerate(pod.tasks)
+                    for v in self._volumes(pod, t, i == 0)
+                },
+                avoid_agent=None,
+                failed_since=None,
+            )
+            operations.extend(plan.operations)
+            used = _unreserved(plan.resources)
+            pool = plan.resources
+        else:
+            if offer.agent_id.value != record.agent_id:
+                return "its reservation is on another agent"
+            pool = available
+        infos = []
+        instance = PodInstance(
+            pod=pod.name,
+            index=record.index,
+            hostname=record.hostname or offer.hostname,
+            ports=dict(record.ports),
+        )
+        peers = {
+            **peers,
+            pod.name: [*(i for i in peers.get(pod.name, []) if i.index != record.index), instance],
+        }
+        for name in tasks:
+            task = pod.task(name)
+            matched = match_offer(self._task_request(pod, task, record), offer, available=pool)
+            if isinstance(matched, OfferMismatch):
+                return f"task {name}: {matched}"
+            assert isinstance(matched, OfferMatch)
+            pool = pool - matched.resources
+            if record.reservation_id is not None and not operations:
+                used = used + matched.resources
+            launch = TaskLaunch(
+                service=self.service,
+                pod=pod,
+                task=task,
+                instance=instance,
+                peers=peers,
+                sandbox=".",
+            )
+            infos.append(self.task_info(offer, launch, matched.resources, config))
+        if infos:
+            operations.append(calls.launch_operation(infos))
+        return Evaluation(operations, infos, record, used)
+
+    # --- the TaskInfo ------------------------------------------------------------------------
+
+    def task_info(
+        self, offer: Offer, launch: TaskLaunch, resources: Resources, config: str
+    ) -> TaskInfo:
+        task, instance = launch.task, launch.instance
+        name = task_name_of(instance.name, task.name)
+        env = task_environment(launch)
+        env.update(
+            {
+                "FRAMEWORK_HOST": instance.hostname,
+                "POD_INSTANCE_INDEX": str(instance.index),
+                "TASK_NAME": name,
+                "FRAMEWORK_NAME": self.service,
+            }
+        )
+        for i, port in enumerate(p for p in task.ports):
+            env[f"PORT{i}"] = str(instance.ports[port.name])
+        command = self._with_configs(launch, task.cmd)
+        info = command_task(
+            offer,
+            command,
+            name=name,
+            task_id=f"{name}__{uuid.uuid4()}",
+            environment=env,
+            resources=resources,
+        )
+        assert info.command is not None
+        info = info.replace(
+            command=CommandInfo(
+                shell=True,
+                value=command,
+                environment=info.command.environment,
+                uris=list(launch.pod.uris),
+            ),
+            labels=Labels(labels=[Label(key=CONFIG_LABEL, value=config)]),
+            kill_policy=KillPolicy(grace_period=DurationInfo.of_seconds(task.kill_grace_period)),
+            health_check=_check(task),
+        )
+        return info
+
+    def _with_configs(self, launch: TaskLaunch, cmd: str) -> str:
+        """Config files rendered now, written into the sandbox before the command runs."""
+        if not launch.task.configs:
+            return cmd
+        context = config_context(launch)
+        context.update({"options": self.options})
+        lines = []
+        for c in launch.task.configs:
+            text = self.env.get_template(c.template).render(context)
+            data = base64.b64encode(text.encode()).decode()
+            dest = shlex.quote(c.dest)
+            lines.append(f'mkdir -p "$(dirname {dest})" && echo {data} | base64 -d > {dest}')
+        return " && ".join(lines) + "\n" + cmd
+
+
+def _unreserved(reserved: Resources) -> Resources:
+    """The offer's unreserved resources that a RESERVE (and CREATE) turned into `reserved`."""
+    out = Resources()
+    for key, value in reserved:
+        plain = dataclasses.replace(key, reservations=key.reservations[:-1], disk=None)
+        out = out + Resources({plain: value})
+    return out
+
+
+def _check(task: TaskSpec) -> HealthCheck | None:
+    """The agent's health check carries readiness too: healthy = ready (and then healthy)."""
+    ready, health = task.readiness_check, task.health_check
+    if ready is None and health is None:
+        return None
+    if ready is not None and health is None:
+        cmd, interval, delay, timeout = ready.cmd, ready.interval, ready.delay, ready.timeout
+        failures, grace = _NEVER, 0.0
+    elif ready is None:
+        assert health is not None
+        cmd, interval, delay, timeout = health.cmd, health.interval, health.delay, health.timeout
+        failures, grace = health.max_consecutive_failures, health.grace_period
+    else:
+        assert health is not None
+        # until ready once, probe readiness (failures within the grace period don't count)
+        cmd = (
+            f"if [ -e .sdk-ready ]; then {health.cmd}; else ( {ready.cmd} ) && touch .sdk-ready; fi"
+        )
+        interval, delay = ready.interval, ready.delay
+        timeout = max(ready.timeout, health.timeout)
+        failures, grace = health.max_consecutive_failures, health.grace_period
+    return HealthCheck(
+        type=HealthCheckType.COMMAND,
+        command=CommandInfo(shell=True, value=cmd),
+        delay_seconds=delay,
+        interval_seconds=interval,
+        timeout_seconds=timeout,
+        consecutive_failures=failures,
+        grace_period_seconds=grace,
+    )

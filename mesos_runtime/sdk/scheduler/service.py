@@ -1,0 +1,719 @@
+"""The service scheduler: a v1 framework that drives the service's plans.
+
+Every event ends in `progress()`: each plan's open steps are brought up to date from the
+tasks (`steps.py`), old tasks of a step are killed, and the steps that need resources make
+the framework want offers (else it suppresses). Offers are evaluated (`evaluate.py`) and
+accepted with RESERVE/CREATE/LAUNCH; task statuses move the steps; a task that fails after
+its step completed gets a recovery step (restart in place), and an instance whose agent is
+gone past the permanent-failure timeout, or that the operator replaces, is placed afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from mesos_runtime.scheduler import (
+    CallError,
+    Framework,
+    OfferDemand,
+    SchedulerClient,
+    SchedulerState,
+    TaskTracker,
+)
+from mesos_runtime.scheduler.offers import reservation_id_of
+from mesos_runtime.scheduler.reservations import unreserve_operations
+from mesos_runtime.scheduler.state import TaskRecord
+from mesos_runtime.sdk.context import PodInstance
+from mesos_runtime.sdk.plan import Phase, Plan, PlanError, Status, Step
+from mesos_runtime.sdk.plans import build_plan, step_name
+from mesos_runtime.sdk.spec import Goal, ServiceSpec, Strategy
+from mesos_runtime.wire.mesos import Offer, TaskState, TaskStatus
+from mesos_runtime.wire.resources import Resources
+from mesos_runtime.wire.scheduler import Subscribed
+
+from .config import SchedulerConfig
+from .evaluate import CONFIG_LABEL, Evaluation, Evaluator, task_name_of
+from .records import PodRecord, ServiceStore, TargetConfig, config_id
+from .views import ApiViews
+
+__all__ = ["ServiceScheduler"]
+
+log = logging.getLogger(__name__)
+
+LAUNCH_BACKOFF_MAX = 30.0  # seconds between relaunches of a task that keeps failing
+
+_AGENT_GONE = frozenset(
+    {
+        TaskState.TASK_UNREACHABLE,
+        TaskState.TASK_LOST,
+        TaskState.TASK_GONE,
+        TaskState.TASK_GONE_BY_OPERATOR,
+    }
+)
+
+
+def _config_of(record: TaskRecord) -> str | None:
+    labels = record.task.labels.labels if record.task.labels else []
+    return next((lb.value for lb in labels if lb.key == CONFIG_LABEL), None)
+
+
+class ServiceScheduler(ApiViews, Framework):
+    def __init__(self, cfg: SchedulerConfig, state: SchedulerState, webui_url: str) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.spec: ServiceSpec = cfg.spec
+        self.state = state
+        self.store = ServiceStore(state)
+        self.tracker = TaskTracker(state)
+        self.webui_url = webui_url
+        self.target = config_id(cfg.spec_text)
+        self.pods: dict[str, PodRecord] = {}
+        self.plans: dict[str, Plan] = {}
+        self.finished: dict[str, str] = {}  # task name -> config it finished with
+        self.killing: set[str] = set()  # task ids killed on purpose
+        self.demand = OfferDemand([cfg.role])
+        self.evaluator = Evaluator(
+            cfg.service_name, cfg.role, cfg.principal, cfg.templates, cfg.options
+        )
+        self.client: SchedulerClient | None = None
+        self.framework_id: str | None = None
+        # step timings (step name -> event -> time), for the API and the benchmark
+        self.timings: dict[str, dict[str, float]] = {}
+        self._lock = asyncio.Lock()
+        self.connected = asyncio.Event()  # SUBSCRIBED at least once
+        self._ticker: asyncio.Task[None] | None = None
+        self.launched_count = 0  # tasks launched by this process
+        self._why: dict[str, str] = {}  # the last reason an offer did not serve a step
+        # instance -> (consecutive failures, when the last was, why): the relaunch backoff
+        self._failures: dict[str, tuple[int, float, str]] = {}
+        self._last_offer = self._last_revive = time.monotonic()
+
+    # --- loading and the target configuration ---------------------------------------------
+
+    async def load(self) -> None:
+        self.pods = await self.store.pods()
+        self.plans = await self.store.plans()
+        self.finished = await self.state.all_json("finished")
+        await self.tracker.load()
+        stored_id = await self.state.framework_id()
+        self.framework_id = stored_id.value if stored_id else None
+        target = await self.store.target()
+        if target is not None and target.id != self.target:
+            self._check_shrink(target)
+            log.info("the spec changed (%s -> %s): rolling it out", target.id, self.target)
+            update = build_plan(self.spec, "update")
+            update.name = "deploy"  # the CLI follows `deploy`; `update` names the same plan
+            self.plans["deploy"] = update
+        elif "deploy" not in self.plans:
+            self.plans["deploy"] = build_plan(self.spec, "deploy")
+        await self.store.put_target(TargetConfig(id=self.target, spec=self.cfg.spec_text))
+        if "recovery" not in self.plans:
+            self.plans["recovery"] = Plan(
+                name="recovery",
+                strategy=Strategy.PARALLEL,
+                phases=[Phase(name="recovery", strategy=Strategy.PARALLEL)],
+            )
+        for name in [p.name for p in self.spec.plans if p.name not in ("deploy", "update")]:
+            if name not in self.plans:
+                custom = build_plan(self.spec, name)
+                custom.interrupted = True  # custom plans run when the operator starts them
+                self.plans[name] = custom
+        for name, plan in self.plans.items():
+            await self.store.put_plan(name, plan)
+
+    def _check_shrink(self, target: TargetConfig) -> None:
+        from mesos_runtime.sdk.spec import load_spec
+
+        old = load_spec(target.spec, "the stored target configuration")
+        for pod in old.pods:
+            try:
+                new = self.spec.pod(pod.name)
+            except KeyError:
+                raise PlanError(f"pods.{pod.name}: a deployed pod cannot be removed") from None
+            if new.count < pod.count:
+                raise PlanError(
+                    f"pods.{pod.name}.count: cannot shrink from {pod.count} to {new.count}"
+                )
+
+    def plan_view(self, name: str) -> Plan:
+        if name == "update" and "update" not in self.plans:
+            name = "deploy"
+        plan = self.plans.get(name)
+        if plan is None:
+            raise KeyError(name)
+        return plan
+
+    # --- hooks --------------------------------------------------------------------------
+
+    async def subscribed(self, client: SchedulerClient, subscribed: Subscribed) -> None:
+        self.client = client
+        self.framework_id = subscribed.framework_id.value
+        await self.state.set_framework_id(subscribed.framework_id)
+        if not self.connected.is_set():
+            # a new process (restart, failover to another instance): its webui_url is new
+            try:
+                await client.update_framework(client.framework_info)
+            except CallError as e:
+                log.warning("UPDATE_FRAMEWORK refused: %s", e)
+        self.connected.set()
+        self.demand.subscribed()
+        self.tracker.adopt(client, interval=0.5)
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick_forever())
+        await self.progress(new_work=True)
+
+    async def update(self, client: SchedulerClient, status: TaskStatus) -> None:
+        record = await self.tracker.update(status)
+        task_id = status.task_id.value
+        if record is None:
+            if not status.state.is_terminal and status.state is not TaskState.TASK_UNREACHABLE:
+                log.info("killing task %s this scheduler does not know", task_id)
+                await client.kill(status.task_id, status.agent_id)
+            return
+        where = self._task_of(record)
+        if where is not None:
+            pod_name, index, task = where
+            instance = f"{pod_name}-{index}"
+            pod_record = self.pods.get(instance)
+            if pod_record is not None:
+                await self._agent_health(pod_record, record, status)
+            if status.state.is_terminal:
+                on_purpose = task_id in self.killing
+                self.killing.discard(task_id)
+                goal = self.spec.pod(pod_name).task(task).goal
+                if status.state is TaskState.TASK_FINISHED and goal is not Goal.RUNNING:
+                    name = record.task.name
+                    self.finished[name] = _config_of(record) or ""
+                    await self.state.put_json("finished", name, self.finished[name])
+                elif not on_purpose:
+                    self._failed(instance, _describe(status))
+                    self._recover(pod_name, index, task, _describe(status))
+            elif status.state in _AGENT_GONE and task_id not in self.killing:
+                self._recover(pod_name, index, task, _describe(status))
+        await self.progress()
+
+    async def offers(self, client: SchedulerClient, offers: list[Offer]) -> None:
+        self._last_offer = time.monotonic()
+        async with self._lock:
+            wanted = self._wanted()
+            taken: set[str] = set()
+            for offer in offers:
+                operations, released = self._cleanup(offer)
+                available = Resources.from_wire(offer.resources)
+                launched: list[Evaluation] = []
+                for record in self._to_place(wanted):
+                    if record.name in taken:
+                        continue
+                    placed = self._evaluate(offer, available, record, [])
+                    if isinstance(placed, str):
+                        continue
+                    taken.add(record.name)
+                    available = available - placed.used
+                    self.pods[record.name] = placed.pod
+                    await self.store.put_pod(placed.pod)
+                    operations.extend(placed.operations)
+                    log.info("reserved %s on %s", record.name, offer.hostname)
+                for step in wanted:
+                    if step.asset in taken:
+                        continue
+                    if self._waits_for_peers(step):
+                        continue
+                    result = self._evaluate(offer, available, self._record(step), step.tasks)
+                    if isinstance(result, str):
+                        if self._why.get(step.name) != result:
+                            self._why[step.name] = result
+                            log.info(
+                                "%s: offer from %s not used: %s", step.name, offer.hostname, result
+                            )
+                        continue
+                    taken.add(step.asset)
+                    launched.append(result)
+                    available = available - result.used
+                    self.pods[step.asset] = result.pod
+                    await self.store.put_pod(result.pod)
+                    for info in result.tasks:
+                        await self.tracker.launched(info, offer)
+                    self.launched_count += len(result.tasks)
+                    operations.extend(result.operations)
+                    step.status, step.message = Status.STARTING, None
+                    self._time(step, "launched")
+                if operations:
+                    await client.accept([offer.id], operations, filters=1)
+                    for rid in released:
+                        await self.store.remove_orphan(rid)
+                else:
+                    await client.decline([offer.id], 5)
+            await self._save_plans()
+        await self.progress()
+
+    # --- recovery -------------------------------------------------------------------------
+
+    def _recover(self, pod: str, index: int, task: str, why: str, kind: str = "restart") -> None:
+        """A recovery step for a task that failed outside of its plan's own work."""
+        asset = f"{pod}-{index}"
+        for plan in self.plans.values():
+            for step in plan.steps():
+                if step.asset == asset and step.status not in (Status.COMPLETE, Status.PENDING):
+                    return  # its plan is working on it: that step relaunches it
+        deploy = self.plans["deploy"]
+        if any(s.asset == asset and s.status is not Status.COMPLETE for s in deploy.steps()):
+            return  # not deployed yet: the deploy plan launches it
+        phase = self.plans["recovery"].phases[0]
+        for step in phase.steps:
+            if step.asset == asset and step.status is not Status.COMPLETE:
+                if kind == "replace":
+                    step.message = f"replace: {why}"
+                if task not in step.tasks:
+                    step.tasks.append(task)
+                return
+        phase.steps = [s for s in phase.steps if s.asset != asset]
+        tasks = [task] if kind == "restart" else [t.name for t in self.spec.pod(pod).tasks]
+        phase.steps.append(
+            Step(
+                name=step_name(pod, index, tasks),
+                pod=pod,
+                index=index,
+                tasks=tasks,
+                message=f"{kind}: {why}",
+            )
+        )
+        log.info("recovery: %s %s (%s)", kind, asset, why)
+
+    async def _agent_health(
+        self, pod_record: PodRecord, record: TaskRecord, status: TaskStatus
+    ) -> None:
+        """When the instance's agent went away (for the permanent-failure timeout), or is back."""
+        if status.state in _AGENT_GONE:
+            if pod_record.failed_since is None and pod_record.agent_id == record.agent_id:
+                pod_record.failed_since = time.time()
+                await self.store.put_pod(pod_record)
+        elif status.state is TaskState.TASK_RUNNING and pod_record.failed_since is not None:
+            pod_record.failed_since = None
+            await self.store.put_pod(pod_record)
+
+    async def restart_pod(self, instance: str) -> list[str]:
+        """Kill the instance's tasks; the recovery plan relaunches them in place."""
+        pod, index = self._instance(instance)
+        killed = await self._kill_instance(instance)
+        self._recover(pod, index, self.spec.pod(pod).tasks[0].name, "restarted by the operator")
+        step = self._recovery_step(instance)
+        if step is not None:
+            step.tasks = [t.name for t in self.spec.pod(pod).tasks]
+        await self.progress(new_work=True)
+        return killed
+
+    async def replace_pod(self, instance: str) -> list[str]:
+        """Kill the instance's tasks and place it afresh, on another agent when there is one."""
+        killed = await self._kill_instance(instance)
+        await self._unplace(instance, "replaced by the operator")
+        await self.progress(new_work=True)
+        return killed
+
+    async def _unplace(self, instance: str, why: str) -> None:
+        record = self.pods.get(instance)
+        pod, index = self._instance(instance)
+        if record is not None:
+            # its reservation becomes an orphan: DESTROY + UNRESERVE when it is offered
+            # (remembered, so that an uninstall waits for it too)
+            if record.reservation_id is not None:
+                await self.store.put_orphan(record.reservation_id, record.hostname or "")
+            record = record.replace(
+                reservation_id=None,
+                agent_id=None,
+                hostname=None,
+                ports={},
+                volumes={},
+                avoid_agent=record.agent_id,
+                failed_since=None,
+            )
+            self.pods[instance] = record
+            await self.store.put_pod(record)
+        for tracked in list(self.tracker.records.values()):
+            where = self._task_of(tracked)
+            gone = tracked.status is not None and tracked.status.state in _AGENT_GONE
+            if gone and where is not None and f"{where[0]}-{where[1]}" == instance:
+                await self.tracker.forget(tracked.task_id)
+        self._recover(pod, index, self.spec.pod(pod).tasks[0].name, why, kind="replace")
+
+    async def _kill_instance(self, instance: str) -> list[str]:
+        assert self.client is not None
+        killed = []
+        for record in self._live_tasks(instance):
+            self.killing.add(record.task_id)
+            killed.append(record.task.name)
+            await self.client.kill(record.task.task_id, record.task.agent_id)
+        return killed
+
+    def _recovery_step(self, instance: str) -> Step | None:
+        return next(
+            (
+                s
+                for s in self.plans["recovery"].steps()
+                if s.asset == instance and s.status is not Status.COMPLETE
+            ),
+            None,
+        )
+
+    async def _tick_forever(self) -> None:
+        while not self.stopping:
+            await asyncio.sleep(1.0)
+            try:
+                await self._replace_lost()
+                await self._revive_if_starved()
+            except Exception:
+                log.exception("checking for permanently failed pods failed")
+
+    async def _revive_if_starved(self) -> None:
+        """Work waits but no offer came for a while: REVIVE, which clears the master's
+        refuse filters (a reservation's remaining resources were filtered with its ACCEPT)."""
+        now = time.monotonic()
+        quiet = now - max(self._last_offer, self._last_revive)
+        if self.client is None or quiet < 2.0 or not self._wanted():
+            return
+        self._last_revive = now
+        log.info("work is waiting and no offer came for %.0fs: reviving offers", quiet)
+        await self.demand.update(self.client, True, new_work=True)
+
+    async def _replace_lost(self) -> None:
+        now = time.time()
+        changed = False
+        for name, record in list(self.pods.items()):
+            if record.failed_since is None or record.reservation_id is None:
+                continue
+            pod = self.spec.pod(record.pod)
+            timeout = self.cfg.permanent_failure_timeout
+            if timeout is None:
+                timeout = pod.replacement_failure_policy.permanent_failure_timeout_secs
+            if timeout is None or now - record.failed_since < timeout:
+                continue
+            await self._unplace(
+                name, f"its agent has been gone for {now - record.failed_since:.0f}s"
+            )
+            changed = True
+        if changed:
+            await self.progress(new_work=True)
+
+    # --- the steps ------------------------------------------------------------------------
+
+    def _instance(self, instance: str) -> tuple[str, int]:
+        for pod in self.spec.pods:
+            for index in range(pod.count):
+                if pod.instance_name(index) == instance:
+                    return pod.name, index
+        raise KeyError(instance)
+
+    def _task_of(self, record: TaskRecord) -> tuple[str, int, str] | None:
+        name = record.task.name
+        for pod in self.spec.pods:
+            for index in range(pod.count):
+                for task in pod.tasks:
+                    if task_name_of(pod.instance_name(index), task.name) == name:
+                        return pod.name, index, task.name
+        return None
+
+    def _live_tasks(self, instance: str, task: str | None = None) -> list[TaskRecord]:
+        out = []
+        for record in self.tracker.records.values():
+            where = self._task_of(record)
+            if where is None or f"{where[0]}-{where[1]}" != instance:
+                continue
+            if task is not None and where[2] != task:
+                continue
+            state = record.status.state if record.status else TaskState.TASK_STAGING
+            if state.is_terminal or state in _AGENT_GONE:
+                continue
+            out.append(record)
+        return sorted(out, key=lambda r: r.staged_at or 0)
+
+    def _advance(self, step: Step) -> None:
+        """Bring one open step up to date from its tasks."""
+        pod = self.spec.pod(step.pod)
+        before = step.status
+        states = []
+        for name in step.tasks:
+            goal = pod.task(name).goal
+            task_name = task_name_of(step.asset, name)
+            if goal is not Goal.RUNNING and self._finished_ok(task_name, goal):
+                states.append(Status.COMPLETE)
+                continue
+            placed = self.pods.get(step.asset)
+            agent = placed.agent_id if placed is not None else None
+            # only a task on the instance's own reservation counts (not one being replaced)
+            current = [
+                r
+                for r in self._live_tasks(step.asset, name)
+                if _config_of(r) == self.target and agent is not None and r.agent_id == agent
+            ]
+            if not current:
+                states.append(Status.PENDING)
+                continue
+            record = current[-1]
+            status = record.status
+            running = status is not None and status.state is TaskState.TASK_RUNNING
+            checked = pod.task(name).readiness_check or pod.task(name).health_check
+            if (
+                status is not None
+                and running
+                and goal is Goal.RUNNING
+                and (checked is None or status.healthy)
+            ):
+                states.append(Status.COMPLETE)
+                if status.timestamp:  # when the agent saw it ready (for the benchmark)
+                    self.timings.setdefault(step.name, {}).setdefault("ready", status.timestamp)
+            elif running:
+                states.append(Status.STARTED)
+            else:
+                states.append(Status.STARTING)
+        if all(s is Status.COMPLETE for s in states):
+            step.status, step.message = Status.COMPLETE, None
+            self._failures.pop(step.asset, None)
+        elif all(s in (Status.STARTED, Status.COMPLETE) for s in states):
+            step.status = Status.STARTED
+        elif Status.PENDING not in states:
+            step.status = Status.STARTING
+        elif step.status in (Status.STARTING, Status.STARTED, Status.PREPARED):
+            step.status = Status.PENDING
+            failure = self._failures.get(step.asset)
+            step.message = f"relaunching: {failure[2]}" if failure else None
+        if step.status is not before:
+            self._time(step, step.status.value.lower())
+
+    def _finished_ok(self, task_name: str, goal: Goal) -> bool:
+        if task_name not in self.finished:
+            return False
+        return goal is Goal.ONCE or self.finished[task_name] == self.target
+
+    def _open_steps(self) -> list[Step]:
+        """The steps their plans' strategies let run now (deploy first, then recovery, ...)."""
+        busy: set[str] = set()
+        out = []
+        for name in [
+            "deploy",
+            "recovery",
+            *[n for n in self.plans if n not in ("deploy", "recovery")],
+        ]:
+            plan = self.plans.get(name)
+            if plan is None:
+                continue
+            for step in plan.candidates(busy):
+                out.append(step)
+            for step in plan.steps():
+                if step.status not in (Status.PENDING, Status.COMPLETE, Status.ERROR):
+                    busy.add(step.asset)
+            busy.update(s.asset for s in out)
+        return out
+
+    def _wanted(self) -> list[Step]:
+        return [
+            s
+            for s in self._open_steps()
+            if s.status is Status.PENDING and not self._blocked(s) and not self._backing_off(s)
+        ]
+
+    def _failed(self, instance: str, why: str) -> None:
+        count = self._failures.get(instance, (0, 0.0, ""))[0] + 1
+        self._failures[instance] = (count, time.monotonic(), why)
+
+    def _backing_off(self, step: Step) -> bool:
+        """A task that keeps failing is relaunched after 1, 2, 4 ... 30 s (the first at once)."""
+        failure = self._failures.get(step.asset)
+        if failure is None or failure[0] < 2:
+            return False
+        delay = min(LAUNCH_BACKOFF_MAX, 2.0 ** (failure[0] - 2))
+        return time.monotonic() - failure[1] < delay
+
+    def _blocked(self, step: Step) -> bool:
+        """Old tasks of the step still run (being killed), or the instance is unreachable."""
+        return any(self._live_tasks(step.asset, name) for name in step.tasks)
+
+    async def progress(self, new_work: bool = False) -> None:
+        """Advance every open step, kill what a step replaces, and say whether offers are wanted."""
+        if self.client is None:
+            return
+        async with self._lock:
+            changed = False
+            while True:
+                moved = False
+                for step in self._open_steps():
+                    status = step.status
+                    if step.status is Status.PENDING and step.name not in self.timings:
+                        self._time(step, "start")
+                    self._advance(step)
+                    if step.status is Status.PENDING:
+                        await self._kill_outdated(step)
+                    if step.status is not status:
+                        moved = changed = True
+                if not moved:
+                    break
+            if changed:
+                await self._save_plans()
+            wanted = bool(self._wanted())
+        await self.demand.update(self.client, wanted, new_work=new_work and wanted)
+
+    async def _kill_outdated(self, step: Step) -> None:
+        assert self.client is not None
+        for name in step.tasks:
+            for record in self._live_tasks(step.asset, name):
+                if _config_of(record) == self.target or record.task_id in self.killing:
+                    continue
+                log.info("%s: killing %s (older configuration)", step.name, record.task.name)
+                self.killing.add(record.task_id)
+                await self.client.kill(record.task.task_id, record.task.agent_id)
+
+    async def _save_plans(self) -> None:
+        for name, plan in self.plans.items():
+            await self.store.put_plan(name, plan)
+
+    def _time(self, step: Step, event: str) -> None:
+        self.timings.setdefault(step.name, {}).setdefault(event, time.time())
+
+    def _record(self, step: Step) -> PodRecord:
+        return self.pods.get(step.asset) or PodRecord(
+            name=step.asset, pod=step.pod, index=step.index
+        )
+
+    def _templated(self, pod: str) -> bool:
+        return any(t.configs for t in self.spec.pod(pod).tasks)
+
+    def _to_place(self, wanted: list[Step]) -> list[PodRecord]:
+        """Unplaced instances of pod types whose wanted steps render config templates:
+        their peers' addresses must all be known first, so the whole type is reserved
+        before any of its tasks launch."""
+        out = []
+        for pod_name in dict.fromkeys(s.pod for s in wanted if self._templated(s.pod)):
+            pod = self.spec.pod(pod_name)
+            for index in range(pod.count):
+                name = pod.instance_name(index)
+                record = self.pods.get(name) or PodRecord(name=name, pod=pod_name, index=index)
+                if record.reservation_id is None:
+                    out.append(record)
+        return out
+
+    def _waits_for_peers(self, step: Step) -> bool:
+        if not self._templated(step.pod):
+            return False
+        pod = self.spec.pod(step.pod)
+        return any(
+            (r := self.pods.get(pod.instance_name(i))) is None or r.reservation_id is None
+            for i in range(pod.count)
+        )
+
+    def _evaluate(
+        self, offer: Offer, available: Resources, record: PodRecord, step_tasks: list[str]
+    ) -> Evaluation | str:
+        pod = self.spec.pod(record.pod)
+        placed = [
+            p
+            for p in self.pods.values()
+            if p.pod == record.pod and p.name != record.name and p.reservation_id is not None
+        ]
+        tasks = [
+            t
+            for t in step_tasks
+            if not (
+                pod.task(t).goal is not Goal.RUNNING
+                and self._finished_ok(task_name_of(record.name, t), pod.task(t).goal)
+            )
+        ]
+        return self.evaluator.evaluate(
+            offer, available, pod, record, tasks, placed, self.peers(), self.target
+        )
+
+    def peers(self) -> dict[str, list[PodInstance]]:
+        out: dict[str, list[PodInstance]] = {}
+        for record in self.pods.values():
+            if record.hostname is None:
+                continue
+            out.setdefault(record.pod, []).append(
+                PodInstance(
+                    pod=record.pod,
+                    index=record.index,
+                    hostname=record.hostname,
+                    ports=dict(record.ports),
+                )
+            )
+        return out
+
+    def _cleanup(self, offer: Offer) -> tuple[list[Any], list[str]]:
+        """DESTROY + UNRESERVE reservations of this role that no pod instance holds."""
+        known = {p.reservation_id for p in self.pods.values() if p.reservation_id}
+        orphans = {
+            rid
+            for key, _ in Resources.from_wire(offer.resources)
+            if key.role == self.cfg.role
+            and (rid := reservation_id_of(key)) is not None
+            and rid not in known
+        }
+        operations = []
+        for rid in sorted(orphans):
+            log.info("unreserving reservation %s no pod instance holds", rid)
+            operations.extend(unreserve_operations(offer, rid))
+        return operations, sorted(orphans)
+
+    # --- views for the API ------------------------------------------------------------------
+
+    def health(self) -> bool:
+        deploy = self.plans.get("deploy")
+        recovery = self.plans.get("recovery")
+        return (
+            deploy is not None
+            and deploy.status is Status.COMPLETE
+            and (recovery is None or recovery.status is Status.COMPLETE)
+        )
+
+    def pod_status(self) -> dict[str, Any]:
+        pods = []
+        for pod in self.spec.pods:
+            instances = []
+            for index in range(pod.count):
+                name = pod.instance_name(index)
+                record = self.pods.get(name)
+                tasks = []
+                for task in pod.tasks:
+                    live = self._live_tasks(name, task.name) or [
+                        r
+                        for r in self.tracker.records.values()
+                        if r.task.name == task_name_of(name, task.name)
+                    ]
+                    entry: dict[str, Any] = {"name": task_name_of(name, task.name)}
+                    if live:
+                        r = live[-1]
+                        entry.update(
+                            id=r.task_id,
+                            status=r.status.state.value if r.status else "TASK_STAGING",
+                            agent=r.agent_id,
+                            hostname=r.hostname,
+                            healthy=r.status.healthy if r.status else None,
+                            config=_config_of(r),
+                        )
+                    else:
+                        entry.update(
+                            id=None,
+                            status="TASK_FINISHED"
+                            if entry["name"] in self.finished
+                            else "NOT_RUNNING",
+                            agent=record.agent_id if record else None,
+                            hostname=record.hostname if record else None,
+                        )
+                    tasks.append(entry)
+                instances.append(
+                    {
+                        "name": name,
+                        "agent": record.agent_id if record else None,
+                        "hostname": record.hostname if record else None,
+                        "ports": dict(record.ports) if record else {},
+                        "tasks": tasks,
+                    }
+                )
+            pods.append({"name": pod.name, "instances": instances})
+        return {"service": self.cfg.service_name, "pods": pods}
+
+
+def _describe(status: TaskStatus) -> str:
+    text = f"{status.task_id.value.split('__')[0]} {status.state.value}"
+    if status.message:
+        text += f": {status.message}"
+    return text
