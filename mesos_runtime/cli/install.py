@@ -189,7 +189,8 @@ def _plan_fetcher(name: str, spec: str | None = None, uninstalling: bool = False
         api = SchedulerApi(name, url)
         if spec is not None:
             answer = api.call("GET", "/v1/configurations/target")
-            if answer.status != 200 or answer.body != spec:
+            target = answer.body.get("spec") if isinstance(answer.body, dict) else answer.body
+            if answer.status != 200 or target != spec:
                 return None
         answer = api.call("GET", "/v1/plans/deploy")
         plan = answer.body
