@@ -9,7 +9,7 @@ import os
 import re
 import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -134,13 +134,13 @@ def topic_list(
         out.print(topic, markup=False)
 
 
-def _describe(text: str) -> dict[str, object]:
+def _describe(text: str) -> dict[str, Any]:
     """TopicCommand --describe's lines as a record: the topic's settings and partitions."""
-    doc: dict[str, object] = {"partitions": []}
+    doc: dict[str, Any] = {"partitions": []}
     for line in text.splitlines():
         fields = dict(re.findall(r"(\w+):\s*(\S*)", line))
         if "Partition" in fields:
-            doc["partitions"].append(  # type: ignore[union-attr]
+            doc["partitions"].append(
                 {
                     "partition": int(fields["Partition"]),
                     "leader": int(fields["Leader"]) if fields.get("Leader", "").isdigit() else None,
@@ -182,7 +182,7 @@ def topic_describe(
             ["PARTITION", "LEADER", "REPLICAS", "ISR"],
             [
                 (p["partition"], p["leader"], p["replicas"], p["isr"])
-                for p in doc["partitions"]  # type: ignore[union-attr]
+                for p in doc["partitions"]
             ],
         )
     )
@@ -213,7 +213,7 @@ def broker_list(
         "org.apache.kafka.tools.BrokerApiVersionsCommand",
         ["--bootstrap-server", _bootstrap(ctx, bootstrap)],
     )
-    brokers = []
+    brokers: list[dict[str, Any]] = []
     for line in text.splitlines():
         match = _BROKER_LINE.match(line)
         if match:
