@@ -180,10 +180,7 @@ def topic_describe(
         table(
             None,
             ["PARTITION", "LEADER", "REPLICAS", "ISR"],
-            [
-                (p["partition"], p["leader"], p["replicas"], p["isr"])
-                for p in doc["partitions"]
-            ],
+            [(p["partition"], p["leader"], p["replicas"], p["isr"]) for p in doc["partitions"]],
         )
     )
 
