@@ -346,6 +346,19 @@ def app_definition(
         # they render with: the scheduler renders each task's config files at launch
         "SERVICE_TEMPLATES_DIR": "package/templates",
         "SERVICE_OPTIONS": json.dumps(options, sort_keys=True),
+        # the rest of what the package's templates render with (as `describe --render`)
+        "SERVICE_CONTEXT": json.dumps(
+            {
+                "service": {"name": record.name, "uid": record.uid},
+                "package": {
+                    "name": package.manifest.name,
+                    "version": package.manifest.version,
+                    "upstream_version": package.manifest.upstream_version,
+                },
+                "cluster": {"zookeeper": target.zookeeper},
+            },
+            sort_keys=True,
+        ),
         "SERVICE_UID": record.uid,
         "SERVICE_REVISION": str(record.current.revision),
         **target.env,

@@ -37,6 +37,8 @@ class SchedulerConfig:
     permanent_failure_timeout: float | None = None
     templates: dict[str, str] = field(default_factory=dict)  # template name -> text
     options: dict[str, Any] = field(default_factory=dict)  # the package options, for templates
+    # what else the package's templates see: `service`, `package`, `cluster` (SERVICE_CONTEXT)
+    template_context: dict[str, Any] = field(default_factory=dict)
     failover_timeout: float | None = None
 
 
@@ -105,6 +107,15 @@ def from_environment(env: Mapping[str, str] | None = None) -> SchedulerConfig:
             options = json.loads(options_text)
         except ValueError as e:
             raise ConfigError(f"SERVICE_OPTIONS: not JSON: {e}") from None
+    context_text = env.get("SERVICE_CONTEXT", "").strip()
+    template_context: dict[str, Any] = {}
+    if context_text:
+        try:
+            template_context = json.loads(context_text)
+        except ValueError as e:
+            raise ConfigError(f"SERVICE_CONTEXT: not JSON: {e}") from None
+        if not isinstance(template_context, dict):
+            raise ConfigError("SERVICE_CONTEXT: not a JSON object")
     templates_dir = Path(env.get("SERVICE_TEMPLATES_DIR") or "templates")
     templates = _read_templates(templates_dir)
     for pod in spec.pods:
@@ -131,5 +142,6 @@ def from_environment(env: Mapping[str, str] | None = None) -> SchedulerConfig:
         permanent_failure_timeout=timeout,
         templates=templates,
         options=options,
+        template_context=template_context,
         failover_timeout=float(failover) if failover else None,
     )

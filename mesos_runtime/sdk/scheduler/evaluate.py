@@ -72,11 +72,14 @@ class Evaluator:
         principal: str | None,
         templates: dict[str, str],
         options: dict[str, object],
+        *,
+        template_context: dict[str, object] | None = None,
     ) -> None:
         self.service = service
         self.role = role
         self.principal = principal
         self.options = options
+        self.template_context = template_context or {}
         self.env = ImmutableSandboxedEnvironment(
             loader=jinja2.DictLoader(templates),
             undefined=jinja2.StrictUndefined,
@@ -257,6 +260,7 @@ class Evaluator:
         if not launch.task.configs:
             return cmd
         context = config_context(launch)
+        context.update(self.template_context)
         context.update({"options": self.options})
         lines = []
         for c in launch.task.configs:

@@ -76,7 +76,12 @@ class ServiceScheduler(ApiViews, Framework):
         self.killing: set[str] = set()  # task ids killed on purpose
         self.demand = OfferDemand([cfg.role])
         self.evaluator = Evaluator(
-            cfg.service_name, cfg.role, cfg.principal, cfg.templates, cfg.options
+            cfg.service_name,
+            cfg.role,
+            cfg.principal,
+            cfg.templates,
+            cfg.options,
+            template_context=cfg.template_context,
         )
         self.client: SchedulerClient | None = None
         self.framework_id: str | None = None
