@@ -120,7 +120,13 @@ def test_marathon_on_the_masters_elects_one_leader_and_runs_an_app(site: Site) -
     states = checks.task_states(leader(site))
     (task,) = [s for t, s in states.items() if t.startswith("e2e_sleeper")]
     assert task == "TASK_RUNNING"
-    # gone again: the later tests count the agents' tasks
+    # gone again (the later tests count the agents' tasks), once its deployment is over: a
+    # DELETE while the app is locked by one is a 409, as Marathon answers
+    wait_until(
+        lambda: checks.get_json(marathon + "/v2/deployments") == [],
+        60,
+        message="the app's deployment finished",
+    )
     request = urllib.request.Request(marathon + "/v2/apps/e2e/sleeper", method="DELETE")
     urllib.request.urlopen(request, timeout=10).close()
     wait_until(

@@ -99,7 +99,10 @@ def test_a_new_leader_takes_over_the_running_apps(
     ("argv", "words"),
     [
         (["--http_port=8080"], "--master is required"),
-        (["--master=127.0.0.1:5050", "--http_port=99999"], "--http_port=99999"),
+        (
+            ["--master=127.0.0.1:5050", "--http_port=99999"],
+            "flag --http_port: port '99999' is out of range",
+        ),
         (["--master=zk://nowhere"], "--master"),
         (["--master=127.0.0.1:5050", "--zk=zk://h:2181"], "--zk"),
         (["--master=127.0.0.1:5050", "--task_launch_timeout=-5"], "--task_launch_timeout"),
