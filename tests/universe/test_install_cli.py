@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from mesos_runtime.cli.localcluster import ClusterState, free_port, stop_processes
+from mesos_runtime.cli.localcluster import ClusterState, free_port, stop_cluster
 from tests.universe.test_universe_cli import files_server  # noqa: F401 - a fixture
 from tests.universe.tiny_package import make_package
 
@@ -94,7 +94,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         state = ClusterState.load(cluster.directory)
         if state is not None:
-            stop_processes(state.processes)
+            stop_cluster(state)  # as `cluster down`: the drained agents kill their tasks
 
 
 def test_the_agents_are_hosts_of_their_own_with_attributes(cluster: Cluster) -> None:

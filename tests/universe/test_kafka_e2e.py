@@ -29,7 +29,7 @@ from mesos_runtime.cli.localcluster import (
     Process,
     free_port,
     start_cluster,
-    stop_processes,
+    stop_cluster,
 )
 from tests.harness.daemons import wait_until
 
@@ -129,7 +129,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             os.environ["INFINITY_CLUSTER_DIR"] = saved
         state = ClusterState.load(cluster.directory)
         if state is not None:
-            stop_processes(state.processes)
+            stop_cluster(state)  # as `cluster down`: the drained agents kill their tasks
 
 
 def _lose_host(agent: Process) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mesos_runtime.cli.localcluster import ClusterState, free_port, stop_processes
+from mesos_runtime.cli.localcluster import ClusterState, free_port, stop_cluster
 from tests.universe.test_spark_package import JOB
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     finally:
         state = ClusterState.load(root / "cluster")
         if state is not None:
-            stop_processes(state.processes)
+            stop_cluster(state)  # as `cluster down`: the drained agents kill their tasks
 
 
 def run(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
