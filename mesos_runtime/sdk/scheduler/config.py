@@ -42,6 +42,20 @@ class SchedulerConfig:
     failover_timeout: float | None = None
 
 
+def _json_object(env: Mapping[str, str], name: str) -> dict[str, Any]:
+    """A JSON object from the environment variable `name` (empty when unset)."""
+    text = env.get(name, "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ConfigError(f"{name}: not JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: not a JSON object")
+    return value
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -100,22 +114,8 @@ def from_environment(env: Mapping[str, str] | None = None) -> SchedulerConfig:
             raise ConfigError(
                 f"PERMANENT_FAILURE_TIMEOUT: {timeout_text!r} is not a number of seconds"
             ) from None
-    options_text = env.get("SERVICE_OPTIONS", "").strip()
-    options: dict[str, Any] = {}
-    if options_text:
-        try:
-            options = json.loads(options_text)
-        except ValueError as e:
-            raise ConfigError(f"SERVICE_OPTIONS: not JSON: {e}") from None
-    context_text = env.get("SERVICE_CONTEXT", "").strip()
-    template_context: dict[str, Any] = {}
-    if context_text:
-        try:
-            template_context = json.loads(context_text)
-        except ValueError as e:
-            raise ConfigError(f"SERVICE_CONTEXT: not JSON: {e}") from None
-        if not isinstance(template_context, dict):
-            raise ConfigError("SERVICE_CONTEXT: not a JSON object")
+    options = _json_object(env, "SERVICE_OPTIONS")
+    template_context = _json_object(env, "SERVICE_CONTEXT")
     templates_dir = Path(env.get("SERVICE_TEMPLATES_DIR") or "templates")
     templates = _read_templates(templates_dir)
     for pod in spec.pods:
