@@ -28,13 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from mesos_runtime.cli import localcluster
-from mesos_runtime.scheduler import SchedulerClient, command_task, run, task_resources
-from mesos_runtime.wire.mesos import FrameworkInfo, Offer
+from mesos_runtime.scheduler import SchedulerClient, run
+from mesos_runtime.wire.mesos import FrameworkInfo, Offer, TaskInfo
 from mesos_runtime.wire.resources import Resources
 
 from .task_throughput import (
-    TASK_CPUS,
-    TASK_MEM,
     Throughput,
     _cpu_seconds,
     _percentile,
@@ -51,24 +49,8 @@ class ContainerThroughput(Throughput):
         super().__init__(count)
         self.container = container
 
-    async def offers(self, client: SchedulerClient, offers: list[Offer]) -> None:
-        self.offers_seen += len(offers)
-        for offer in offers:
-            need = task_resources(offer, cpus=TASK_CPUS, mem=TASK_MEM)
-            available = Resources.from_wire(offer.resources)
-            tasks = []
-            while self.pending and available.contains(need):
-                available = available - need
-                task = command_task(offer, "true", task_id=self.pending.popleft(), resources=need)
-                tasks.append(task.replace(container=self.container))
-            if not tasks:
-                await client.decline([offer.id], 0.2 if self.pending else 60)
-                continue
-            now = time.perf_counter()
-            self.first_launch = self.first_launch or now
-            for task in tasks:
-                self.launched_at[task.task_id.value] = now
-            await client.launch([offer.id], tasks, filters=0.0)
+    def task(self, offer: Offer, task_id: str, need: Resources) -> TaskInfo:
+        return super().task(offer, task_id, need).replace(container=self.container)
 
 
 async def measure(master: str, count: int, container: dict[str, Any] | None) -> dict[str, Any]:

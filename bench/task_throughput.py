@@ -34,7 +34,7 @@ from typing import Any
 
 from mesos_runtime.cli import localcluster
 from mesos_runtime.scheduler import Framework, SchedulerClient, command_task, run, task_resources
-from mesos_runtime.wire.mesos import FrameworkInfo, Offer, TaskState, TaskStatus
+from mesos_runtime.wire.mesos import FrameworkInfo, Offer, TaskInfo, TaskState, TaskStatus
 from mesos_runtime.wire.resources import Resources
 from mesos_runtime.wire.scheduler import Subscribed
 
@@ -68,9 +68,7 @@ class Throughput(Framework):
             tasks = []
             while self.pending and available.contains(need):
                 available = available - need
-                tasks.append(
-                    command_task(offer, "true", task_id=self.pending.popleft(), resources=need)
-                )
+                tasks.append(self.task(offer, self.pending.popleft(), need))
             if not tasks:
                 await client.decline([offer.id], 0.2 if self.pending else 60)
                 continue
@@ -79,6 +77,10 @@ class Throughput(Framework):
             for task in tasks:
                 self.launched_at[task.task_id.value] = now
             await client.launch([offer.id], tasks, filters=0.0)
+
+    def task(self, offer: Offer, task_id: str, need: Resources) -> TaskInfo:
+        """One trivial task (`true`) on `offer`."""
+        return command_task(offer, "true", task_id=task_id, resources=need)
 
     async def update(self, client: SchedulerClient, status: TaskStatus) -> None:
         if status.uuid is None:
