@@ -22,7 +22,14 @@ from .artifacts import ArtifactStore
 from .mirror import artifact_refs
 from .options import resolve, update_options
 from .package import Package
-from .render import ClusterInfo, RenderedService, ServiceIdentity, render_spec, service_name
+from .render import (
+    ClusterInfo,
+    RenderedService,
+    ServiceIdentity,
+    identity_context,
+    render_spec,
+    service_name,
+)
 
 __all__ = [
     "InstallError",
@@ -348,15 +355,11 @@ def app_definition(
         "SERVICE_OPTIONS": json.dumps(options, sort_keys=True),
         # the rest of what the package's templates render with (as `describe --render`)
         "SERVICE_CONTEXT": json.dumps(
-            {
-                "service": {"name": record.name, "uid": record.uid},
-                "package": {
-                    "name": package.manifest.name,
-                    "version": package.manifest.version,
-                    "upstream_version": package.manifest.upstream_version,
-                },
-                "cluster": {"zookeeper": target.zookeeper},
-            },
+            identity_context(
+                package,
+                ServiceIdentity(name=record.name, uid=record.uid),
+                ClusterInfo(zookeeper=target.zookeeper),
+            ),
             sort_keys=True,
         ),
         "SERVICE_UID": record.uid,

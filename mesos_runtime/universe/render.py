@@ -140,9 +140,16 @@ def _render(env: ImmutableSandboxedEnvironment, name: str, context: dict[str, An
 def _base_context(
     package: Package, options: dict[str, Any], service: ServiceIdentity, cluster: ClusterInfo
 ) -> dict[str, Any]:
+    return {"options": options, **identity_context(package, service, cluster)}
+
+
+def identity_context(
+    package: Package, service: ServiceIdentity, cluster: ClusterInfo
+) -> dict[str, Any]:
+    """What every template sees besides the options: `service`, `package`, `cluster` (the
+    service scheduler gets it as SERVICE_CONTEXT for the tasks' config files)."""
     m = package.manifest
     return {
-        "options": options,
         "service": {"name": service.name, "uid": service.uid},
         "package": {"name": m.name, "version": m.version, "upstream_version": m.upstream_version},
         "cluster": {"zookeeper": cluster.zookeeper},
