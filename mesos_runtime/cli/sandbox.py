@@ -9,8 +9,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from mesos_runtime.wire.mesos import TERMINAL_STATES
+
 from .endpoints import agent_url, get_json, read_file
 from .output import fail
+
+# the task states `/master/state` reports once a task has ended, as its JSON spells them
+TERMINAL = frozenset(state.value for state in TERMINAL_STATES)
 
 CHUNK = 64 * 1024
 

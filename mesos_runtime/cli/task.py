@@ -18,7 +18,7 @@ from mesos_runtime.scheduler.leader import MasterAddressError
 from .endpoints import master_state, master_url, resolve_master, unreachable
 from .options import MasterOption
 from .output import CliError, err, fail, out, print_json, table
-from .sandbox import SandboxFile, agent_of, all_tasks, find_task, sandbox_directory
+from .sandbox import TERMINAL, SandboxFile, agent_of, all_tasks, find_task, sandbox_directory
 
 if TYPE_CHECKING:
     from mesos_runtime.wire.mesos import TaskStatus
@@ -26,17 +26,6 @@ if TYPE_CHECKING:
     from .taskrun import TaskRequest, TaskResult
 
 app = typer.Typer(help="List tasks, read their logs, run one-off commands.")
-
-TERMINAL = {
-    "TASK_FINISHED",
-    "TASK_FAILED",
-    "TASK_KILLED",
-    "TASK_ERROR",
-    "TASK_LOST",
-    "TASK_DROPPED",
-    "TASK_GONE",
-    "TASK_GONE_BY_OPERATOR",
-}
 
 
 def _positive_seconds(value: float) -> float:

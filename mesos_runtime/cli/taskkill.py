@@ -17,22 +17,9 @@ from typing import Any
 
 from .endpoints import master_state, master_url, post_json, tls_context
 from .output import fail
-from .sandbox import TaskRef, all_tasks, find_task
+from .sandbox import TERMINAL, TaskRef, all_tasks, find_task
 
 __all__ = ["KillPlan", "execute", "plan_kill", "wait_ended"]
-
-TERMINAL = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
 
 
 @dataclass(frozen=True)
