@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import yaml
 
@@ -23,6 +25,29 @@ RECAP = re.compile(
     r"\s+failed=(?P<failed>\d+)",
     re.MULTILINE,
 )
+
+
+def run_in_own_group(
+    argv: list[str], *, env: dict[str, str], stdout: IO[str], timeout: float
+) -> int:
+    """Run a playbook in a process group of its own, so that a timeout stops its forks too
+    (subprocess.run's timeout kills only ansible-playbook itself, and its workers then hold
+    SSH sessions and ports into later tests)."""
+    process = subprocess.Popen(
+        argv,
+        cwd=REPO,
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the group our own child leads
+        process.wait()
+        raise
 
 
 @dataclass
@@ -82,7 +107,7 @@ class Site:
             number = self.runs
         log = self.work / f"playbook-{number:02d}-{name.removesuffix('.yml')}.log"
         with log.open("w+") as output:  # written as it runs: `tail -f` it while debugging
-            returncode = subprocess.run(
+            returncode = run_in_own_group(
                 [
                     str(BIN / "ansible-playbook"),
                     "-i",
@@ -90,14 +115,10 @@ class Site:
                     str(REPO / "playbooks" / name),
                     *args,
                 ],
-                cwd=REPO,
                 env=self.env(control_dir),
                 stdout=output,
-                stderr=subprocess.STDOUT,
                 timeout=timeout,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            ).returncode
+            )
             output.seek(0)
             return PlaybookRun(returncode, output.read())
 
