@@ -5,6 +5,7 @@ invalid spec is a `ConfigError` naming the variable and the field.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -30,6 +31,8 @@ class SchedulerConfig:
     store: str
     api_port: int = 0
     api_host: str = "127.0.0.1"
+    # the address the API listens on: the agent's it was launched on (see `bind_address`)
+    bind_host: str = "0.0.0.0"
     role: str = ""
     principal: str | None = None
     user: str = "root"
@@ -68,6 +71,43 @@ def _read_templates(directory: Path) -> dict[str, str]:
         for p in sorted(directory.rglob("*"))
         if p.is_file()
     }
+
+
+def bind_address(env: Mapping[str, str], hosts_file: Path = Path("/etc/hosts")) -> str:
+    """Where the API listens: `LIBPROCESS_IP` (libprocess' own setting) when set, else the
+    agent's address its `HOST` gives (agents are named by their IP unless names resolve
+    everywhere), so that the API shares no port with tasks of other agents on the same
+    machine. A name is looked up in the hosts file only: a DNS that is slow or down at
+    start must not stop the scheduler. 0.0.0.0 when neither says (a scheduler not started
+    by an agent, or a name the hosts file does not hold)."""
+    ip = env.get("LIBPROCESS_IP", "").strip()
+    if ip:
+        try:
+            return str(ipaddress.ip_address(ip))
+        except ValueError:
+            raise ConfigError(f"LIBPROCESS_IP: {ip!r} is not an IP address") from None
+    host = env.get("HOST", "").strip()
+    if not host:
+        return "0.0.0.0"
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return _from_hosts_file(host, hosts_file) or "0.0.0.0"
+
+
+def _from_hosts_file(name: str, path: Path) -> str | None:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2 and name.lower() in (f.lower() for f in fields[1:]):
+            try:
+                return str(ipaddress.ip_address(fields[0]))
+            except ValueError:
+                continue
+    return None
 
 
 def from_environment(env: Mapping[str, str] | None = None) -> SchedulerConfig:
@@ -135,6 +175,7 @@ def from_environment(env: Mapping[str, str] | None = None) -> SchedulerConfig:
         store=store,
         api_port=port,
         api_host=env.get("HOST") or env.get("LIBPROCESS_IP") or "127.0.0.1",
+        bind_host=bind_address(env),
         role=env.get("SERVICE_ROLE") or spec.scheduler.role or f"{name}-role",
         principal=env.get("SERVICE_PRINCIPAL") or spec.scheduler.principal,
         user=env.get("SERVICE_USER") or spec.scheduler.user or "root",

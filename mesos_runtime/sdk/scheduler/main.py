@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -85,6 +86,31 @@ async def serve(cfg: SchedulerConfig) -> int:
         await ha.close()
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to the agent's address (`bind_address`); on an address this machine
+    does not have (a name resolving elsewhere), every address, as before it was known."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        if e.errno != errno.EADDRNOTAVAIL:
+            sock.close()
+            raise
+        log.warning("%s is not an address of this machine: the API listens on 0.0.0.0", host)
+        sock.close()
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("0.0.0.0", port))
+    return sock
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 async def _first_subscription(scheduler: ServiceScheduler | Uninstaller, deadline: float) -> None:
     async with asyncio.timeout(deadline):
         await scheduler.connected.wait()
@@ -95,9 +121,7 @@ async def _lead(
 ) -> int:
     scheduler: ServiceScheduler | Uninstaller
     # bind first: the API's address is the framework's webui_url
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("0.0.0.0", cfg.api_port))
+    sock = _listen(cfg.bind_host, cfg.api_port)
     port = sock.getsockname()[1]
     url = f"http://{cfg.api_host}:{port}"
     if cfg.uninstall:
@@ -111,7 +135,7 @@ async def _lead(
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()
-    log.info("serving the scheduler API on %s", url)
+    log.info("serving the scheduler API on %s (listening on %s)", url, _address(sock))
     try:
         framework = None
         client: SchedulerClient | None = None
