@@ -31,7 +31,12 @@ if TYPE_CHECKING:
         match_offer,
     )
     from .reconcile import reconcile_until_settled
-    from .reservations import plan_reservation, reserved_for, unreserve_operations
+    from .reservations import (
+        plan_reservation,
+        plan_resize,
+        reserved_for,
+        unreserve_operations,
+    )
     from .state import ReservationRecord, SchedulerState, TaskRecord
     from .store import FileStateStore, NotLeader, StateStore, StoreError, ZooKeeperStateStore
     from .tasks import command_task, offer_role, task_resources
@@ -69,6 +74,7 @@ _EXPORTS = {
     "match_offer": "offers",
     "reconcile_until_settled": "reconcile",
     "plan_reservation": "reservations",
+    "plan_resize": "reservations",
     "reserved_for": "reservations",
     "unreserve_operations": "reservations",
     "ReservationRecord": "state",
@@ -126,6 +132,7 @@ __all__ = [
     "open_ha",
     "parse_constraints",
     "plan_reservation",
+    "plan_resize",
     "reconcile_until_settled",
     "reserved_for",
     "run",

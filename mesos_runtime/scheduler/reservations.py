@@ -1,5 +1,5 @@
-"""The life of a reservation: RESERVE → CREATE volume → LAUNCH, and its undoing
-DESTROY → UNRESERVE.
+"""The life of a reservation: RESERVE → CREATE volume → LAUNCH, its resizing (UNRESERVE
+the old amounts → RESERVE the new, volumes kept) and its undoing DESTROY → UNRESERVE.
 
 A reservation is dynamic, in the framework's role, and labelled `resource_id=<id>` so the
 scheduler recognises its resources when they are offered again (after the task ends, or a
@@ -29,6 +29,7 @@ from .state import ReservationRecord
 __all__ = [
     "ReservePlan",
     "plan_reservation",
+    "plan_resize",
     "reserved_for",
     "unreserve_operations",
     "volume_request",
@@ -96,6 +97,49 @@ def plan_reservation(
         hostname=offer.hostname,
     )
     return ReservePlan(operations, rest + volumes, matched.ports, record)
+
+
+def plan_resize(
+    request: ResourceRequest,
+    offer: Offer,
+    reservation_id: str,
+    *,
+    role: str,
+    principal: str | None = None,
+    available: Resources | None = None,
+) -> ReservePlan | OfferMismatch:
+    """Give the reservation the scalars and ports of `request` instead of what it holds:
+    UNRESERVE its resources (not its volumes, which keep their data), then RESERVE the new
+    amounts from those and the offer's unreserved resources, under the same id. A
+    mismatch (the agent has no room) changes nothing. `ReservePlan.resources` is the new
+    reservation with its volumes, to launch with."""
+    pool = Resources.from_wire(offer.resources) if available is None else available
+    held = pool.filter(lambda k: reservation_id_of(k) == reservation_id)
+    plain = held.filter(lambda k: k.disk is None)
+    volumes = held - plain
+    freed = (pool - held) + plain.pop_reservation()
+    wanted = ResourceRequest(
+        cpus=request.cpus, mem=request.mem, disk=request.disk, ports=request.ports, roles=("*",)
+    )
+    matched = match_offer(wanted, offer, available=freed)
+    if isinstance(matched, OfferMismatch):
+        return matched
+    assert isinstance(matched, OfferMatch)
+    reservation = Reservation("DYNAMIC", role, principal, ((RESERVATION_LABEL, reservation_id),))
+    reserved = matched.resources.push_reservation(reservation)
+    operations = []
+    if plain:
+        operations.append(calls.unreserve_operation(plain.to_wire()))
+    operations.append(calls.reserve_operation(reserved.to_wire()))
+    record = ReservationRecord(
+        id=reservation_id,
+        agent_id=offer.agent_id,
+        role=role,
+        resources=reserved.unallocated().to_wire(),
+        volumes=volumes.unallocated().to_wire(),
+        hostname=offer.hostname,
+    )
+    return ReservePlan(operations, reserved + volumes, matched.ports, record)
 
 
 def reserved_for(offer: Offer, reservation_id: str) -> Resources:

@@ -219,12 +219,14 @@ class Plan(Record):
             self.phase(phase).interrupted = False
             self.interrupted = False
 
-    def restart(self, phase: str | None = None, step: str | None = None) -> None:
-        """Back to PENDING: the steps run again."""
-        for s in self._select(phase, step):
+    def restart(self, phase: str | None = None, step: str | None = None) -> list[Step]:
+        """Back to PENDING: the steps run again (the scheduler relaunches their tasks)."""
+        steps = self._select(phase, step)
+        for s in steps:
             s.restart()
         if phase is None and step is None:
             self.errors = []
+        return steps
 
     def force_complete(self, phase: str | None = None, step: str | None = None) -> None:
         """Mark COMPLETE without running (a step whose agent is gone for good)."""

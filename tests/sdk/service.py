@@ -21,8 +21,18 @@ from tests.integration.test_agent_tasks import kill_leftover_tasks
 HOSTS = ("host-a", "host-b", "host-c")
 
 
-def spec(name: str = "hello", count: int = 2, greeting: str = "hello", **extra: Any) -> str:
+def spec(  # noqa: PLR0917 - each is one setting of the spec
+    name: str = "hello",
+    count: int = 2,
+    greeting: str = "hello",
+    cpus: float = 0.1,
+    memory: int = 32,
+    disk: int = 0,
+    admin_port: bool = False,
+    **extra: Any,
+) -> str:
     timeout = extra.get("timeout", 3)
+    admin = "\n          admin: {port: 0}" if admin_port else ""
     return f"""
 name: {name}
 pods:
@@ -34,10 +44,11 @@ pods:
     tasks:
       server:
         goal: RUNNING
-        cpus: 0.1
-        memory: 32
+        cpus: {cpus}
+        memory: {memory}
+        disk: {disk}
         ports:
-          http: {{port: 0, advertise: true}}
+          http: {{port: 0, advertise: true}}{admin}
         env:
           GREETING: {greeting}
         configs:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mesos_runtime.sdk.scheduler.config import ConfigError, from_environment
+from tests.harness import daemons
 
 from .service import spec
 
@@ -88,3 +89,41 @@ def test_the_process_exits_non_zero_with_the_message_and_stores_nothing(tmp_path
     result = run_scheduler(tmp_path, SERVICE_SPEC_FILE=str(tmp_path / "nope.yml"))
     assert result.returncode == 2
     assert f"SERVICE_SPEC_FILE: cannot read {tmp_path / 'nope.yml'}" in result.stderr
+
+
+def test_an_update_that_changes_a_deployed_pods_volumes_or_shrinks_it_is_refused(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "templates").mkdir(exist_ok=True)
+    (tmp_path / "templates" / "index.html.j2").write_text("hi\n")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "mesos_runtime.sdk.scheduler"],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("MESOS_", "SERVICE_"))},
+            "SERVICE_NAME": "hello",
+            "SERVICE_SPEC": spec(),
+            "MESOS_MASTER": "127.0.0.1:1",  # never reached: the target is stored first
+            "SERVICE_STORE": str(tmp_path / "store"),
+            "SERVICE_TEMPLATES_DIR": str(tmp_path / "templates"),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        daemons.wait_until(
+            lambda: list((tmp_path / "store").rglob("target")), 30, message="target stored"
+        )
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+    bigger = spec().replace("size: 10", "size: 20")
+    result = run_scheduler(tmp_path, SERVICE_SPEC=bigger)
+    assert result.returncode == 2, result.stderr
+    assert (
+        "pods.web: the volumes of a deployed pod cannot change "
+        "(from data (data, 10 MB) to data (data, 20 MB))" in result.stderr
+    )
+    result = run_scheduler(tmp_path, SERVICE_SPEC=spec(count=1))
+    assert result.returncode == 2, result.stderr
+    assert "pods.web.count: cannot shrink from 2 to 1" in result.stderr

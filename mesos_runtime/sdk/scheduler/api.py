@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from mesos_runtime.sdk.plan import Plan, PlanError, Status
+from mesos_runtime.sdk.plan import Plan, PlanError, Status, Step
 
 __all__ = ["make_app", "plan_json"]
 
@@ -23,6 +23,7 @@ class Scheduler(Protocol):
     async def plan_changed(self) -> None: ...
     def pod_names(self) -> list[str]: ...
     def pod_status(self) -> dict[str, Any]: ...
+    async def restart_steps(self, steps: list[Step]) -> None: ...
     async def restart_pod(self, instance: str) -> list[str]: ...
     async def replace_pod(self, instance: str) -> list[str]: ...
     def endpoints(self) -> dict[str, dict[str, list[str]]]: ...
@@ -83,7 +84,7 @@ def make_app(scheduler: Scheduler) -> web.Application:
         return web.json_response(plan_json(found), status=code)
 
     def action(
-        move: Callable[[Plan, str | None, str | None], None],
+        move: Callable[[Plan, str | None, str | None], list[Step] | None],
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handler(request: web.Request) -> web.Response:
             try:
@@ -96,9 +97,11 @@ def make_app(scheduler: Scheduler) -> web.Application:
                     found.phase(phase)
                 if step is not None:
                     found.step(step, phase)
-                move(found, phase, step)
+                restarted = move(found, phase, step)
             except PlanError as e:
                 return _missing(str(e))
+            if restarted:
+                await scheduler.restart_steps(restarted)
             await scheduler.plan_changed()
             return web.json_response({"message": f"{request.match_info['action']} of {found.name}"})
 
@@ -107,14 +110,20 @@ def make_app(scheduler: Scheduler) -> web.Application:
     def start(plan: Plan, phase: str | None, step: str | None) -> None:
         plan.resume(phase)
 
-    def restart(plan: Plan, phase: str | None, step: str | None) -> None:
-        plan.restart(phase, step)
-        plan.resume(phase)
+    def stop(plan: Plan, phase: str | None, step: str | None) -> None:
+        plan.pause(phase)
+        plan.restart(phase, step)  # reset only: what runs keeps running, as in the SDK
 
-    moves = {
+    def restart(plan: Plan, phase: str | None, step: str | None) -> list[Step]:
+        """The steps run again: their tasks are killed and relaunched, in plan order."""
+        steps = plan.restart(phase, step)
+        plan.resume(phase)
+        return steps
+
+    moves: dict[str, Callable[[Plan, str | None, str | None], list[Step] | None]] = {
         "start": start,
         "continue": start,
-        "stop": lambda plan, phase, step: (plan.pause(phase), plan.restart(phase, step)),
+        "stop": stop,
         "interrupt": lambda plan, phase, step: plan.pause(phase),
         "restart": restart,
         "forceComplete": lambda plan, phase, step: plan.force_complete(phase, step),

@@ -1,7 +1,10 @@
 """Offer evaluation: does this offer serve this pod instance's step, and with what
 operations? A placed instance relaunches on its own reservation (same agent, ports and
 volumes); an unplaced one is checked against its placement rules and gets RESERVE +
-CREATE + LAUNCH in one ACCEPT, as the DC/OS SDK's `OfferEvaluator` does.
+CREATE + LAUNCH in one ACCEPT, as the DC/OS SDK's `OfferEvaluator` does. A placed
+instance whose target config needs other cpus/mem/disk/ports than its reservation holds
+is re-reserved on its agent (UNRESERVE + RESERVE + LAUNCH, volumes kept) when the agent
+has room, and told why not otherwise.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from mesos_runtime.scheduler.offers import (
     ResourceRequest,
     VolumeRequest,
     match_offer,
+    reservation_id_of,
 )
-from mesos_runtime.scheduler.reservations import ReservePlan, plan_reservation
+from mesos_runtime.scheduler.reservations import ReservePlan, plan_reservation, plan_resize
 from mesos_runtime.scheduler.tasks import command_task
 from mesos_runtime.sdk.context import PodInstance, TaskLaunch, config_context, task_environment
 from mesos_runtime.sdk.spec import PodSpec, TaskSpec, VolumeSpec
@@ -45,7 +49,7 @@ from mesos_runtime.wire.resources import Resources
 
 from .records import PodRecord
 
-__all__ = ["Evaluation", "Evaluator", "task_name_of"]
+__all__ = ["Evaluation", "Evaluator", "Refusal", "task_name_of"]
 
 CONFIG_LABEL = "sdk_config_id"
 # a readiness check is run by the agent as a health check that never kills its task
@@ -61,7 +65,22 @@ class Evaluation:
     operations: list[Operation]
     tasks: list[TaskInfo]
     pod: PodRecord  # the instance's placement after this ACCEPT
-    used: Resources  # what the operations take from the offer
+    remaining: Resources  # what is left of the offer for other instances
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an offer does not serve a step; `on_step`: the step's status should say so (the
+    step cannot go on as things are), not only the log."""
+
+    reason: str
+    on_step: bool = False
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+_EPSILON = 1e-6
 
 
 class Evaluator:
@@ -124,6 +143,56 @@ class Evaluator:
             ),
         )
 
+    # --- what the reservation holds, against what the target config needs -----------------
+
+    @staticmethod
+    def _port_numbers(pod: PodSpec, record: PodRecord) -> list[PortRequest]:
+        """The pod's ports: fixed ones as the spec says, others keep the number they hold."""
+        return [
+            PortRequest(p.name, p.port or record.ports.get(p.name, 0))
+            for t in pod.tasks
+            for p in t.ports
+        ]
+
+    @staticmethod
+    def _amounts(pod: PodSpec) -> dict[str, float]:
+        return {
+            "cpus": round(sum(t.cpus for t in pod.tasks), 3),
+            "mem": round(sum(t.memory for t in pod.tasks), 3),
+            "disk": round(sum(t.disk for t in pod.tasks), 3),
+        }
+
+    def needs_resize(self, pod: PodSpec, record: PodRecord) -> bool:
+        """The instance's reservation holds other cpus/mem/disk or ports than `pod` needs."""
+        if record.reservation_id is None or not record.reserved:
+            return False
+        need = self._amounts(pod)
+        if any(abs(need[k] - record.reserved.get(k, 0.0)) > _EPSILON for k in need):
+            return True
+        ports = self._port_numbers(pod, record)
+        return {p.name: p.number for p in ports} != dict(record.ports)
+
+    def room(
+        self, offer: Offer, available: Resources, pod: PodSpec, record: PodRecord
+    ) -> str | None:
+        """None when the instance's agent (this offer's) has room for what the resize adds
+        beside its reservation; else why not."""
+        need = self._amounts(pod)
+        extra = {k: max(0.0, need[k] - record.reserved.get(k, 0.0)) for k in need}
+        held = set(record.ports.values())
+        ports = tuple(
+            p for p in self._port_numbers(pod, record) if p.number not in held or not p.number
+        )
+        request = ResourceRequest(
+            cpus=extra["cpus"], mem=extra["mem"], disk=extra["disk"], ports=ports, roles=("*",)
+        )
+        if not any(extra.values()) and not ports:
+            return None
+        matched = match_offer(request, offer, available=available)
+        if isinstance(matched, OfferMismatch):
+            return f"{_describe_need(extra, ports)}: {matched}"
+        return None
+
     # --- the evaluation ---------------------------------------------------------------------
 
     def evaluate(  # noqa: PLR0917 - the offer, the instance and what surrounds it
@@ -136,18 +205,19 @@ class Evaluator:
         placed: list[PodRecord],
         peers: dict[str, list[PodInstance]],
         config: str,
-    ) -> Evaluation | str:
+    ) -> Evaluation | Refusal:
         """Operations that launch `tasks` of the instance on `offer`, or why not."""
         operations: list[Operation] = []
-        used = Resources()
+        remaining = available
+        names = [p.name for t in pod.tasks for p in t.ports]
         if record.reservation_id is None:
             if record.avoid_agent == offer.agent_id.value:
-                return "replacing: not on the agent it left"
+                return Refusal("replacing: not on the agent it left")
             constraints = parse_constraints([c.to_marathon() for c in pod.placement])
             others = [Placement.of(p.hostname or "", []) for p in placed]
             broken = unmet_constraint(constraints, Placement.of_offer(offer), others, pod.count)
             if broken is not None:
-                return f"placement {broken}"
+                return Refusal(f"placement {broken}")
             rid = f"{record.name}.{uuid.uuid4().hex[:8]}"
             plan = plan_reservation(
                 self._pod_request(pod, record, rid),
@@ -158,9 +228,8 @@ class Evaluator:
                 available=available,
             )
             if isinstance(plan, OfferMismatch):
-                return str(plan)
+                return Refusal(str(plan))
             assert isinstance(plan, ReservePlan)
-            names = [p.name for t in pod.tasks for p in t.ports]
             record = record.replace(
                 reservation_id=rid,
                 agent_id=offer.agent_id.value,
@@ -173,13 +242,49 @@ class Evaluator:
                 },
                 avoid_agent=None,
                 failed_since=None,
+                reserved=self._amounts(pod),
             )
             operations.extend(plan.operations)
-            used = _unreserved(plan.resources)
+            remaining = available - _unreserved(plan.resources)
             pool = plan.resources
+        elif offer.agent_id.value != record.agent_id:
+            return Refusal("its reservation is on another agent")
+        elif self.needs_resize(pod, record):
+            assert record.reservation_id is not None
+            if not self._all_offered(available, record):
+                return Refusal("resizing: waiting for all of its reservation to be offered")
+            need = self._amounts(pod)
+            resized = plan_resize(
+                ResourceRequest(
+                    cpus=need["cpus"],
+                    mem=need["mem"],
+                    disk=need["disk"],
+                    ports=tuple(self._port_numbers(pod, record)),
+                ),
+                offer,
+                record.reservation_id,
+                role=self.role,
+                principal=self.principal,
+                available=available,
+            )
+            if isinstance(resized, OfferMismatch):
+                extra = {k: max(0.0, need[k] - record.reserved.get(k, 0.0)) for k in need}
+                return Refusal(
+                    f"no room on {offer.hostname} to resize its reservation "
+                    f"({_describe_need(extra, ())} more): {resized}; "
+                    "`pod replace` moves it to an agent with room",
+                    on_step=True,
+                )
+            assert isinstance(resized, ReservePlan)
+            record = record.replace(
+                ports=dict(zip(names, resized.ports, strict=True)), reserved=need
+            )
+            operations.extend(resized.operations)
+            held = available.filter(lambda k: reservation_id_of(k) == record.reservation_id)
+            freed = (available - held) + held.filter(lambda k: k.disk is None).pop_reservation()
+            remaining = freed - _unreserved(resized.resources.filter(lambda k: k.disk is None))
+            pool = resized.resources
         else:
-            if offer.agent_id.value != record.agent_id:
-                return "its reservation is on another agent"
             pool = available
         infos = []
         instance = PodInstance(
@@ -196,11 +301,11 @@ class Evaluator:
             task = pod.task(name)
             matched = match_offer(self._task_request(pod, task, record), offer, available=pool)
             if isinstance(matched, OfferMismatch):
-                return f"task {name}: {matched}"
+                return Refusal(f"task {name}: {matched}")
             assert isinstance(matched, OfferMatch)
             pool = pool - matched.resources
-            if record.reservation_id is not None and not operations:
-                used = used + matched.resources
+            if not operations:  # on its reservation as it was: the offer's own resources
+                remaining = remaining - matched.resources
             launch = TaskLaunch(
                 service=self.service,
                 pod=pod,
@@ -212,7 +317,19 @@ class Evaluator:
             infos.append(self.task_info(offer, launch, matched.resources, config))
         if infos:
             operations.append(calls.launch_operation(infos))
-        return Evaluation(operations, infos, record, used)
+        return Evaluation(operations, infos, record, remaining)
+
+    @staticmethod
+    def _all_offered(available: Resources, record: PodRecord) -> bool:
+        """The offer holds the whole reservation (no task of the instance uses part of it)."""
+        held = available.filter(
+            lambda k: reservation_id_of(k) == record.reservation_id and k.disk is None
+        )
+        ports = {p for begin, end in held.ports() for p in range(begin, end + 1)}
+        return (
+            all(held.scalar(k) + _EPSILON >= v for k, v in record.reserved.items())
+            and set(record.ports.values()) <= ports
+        )
 
     # --- the TaskInfo ------------------------------------------------------------------------
 
@@ -269,6 +386,12 @@ class Evaluator:
             dest = shlex.quote(c.dest)
             lines.append(f'mkdir -p "$(dirname {dest})" && echo {data} | base64 -d > {dest}')
         return " && ".join(lines) + "\n" + cmd
+
+
+def _describe_need(amounts: dict[str, float], ports: tuple[PortRequest, ...]) -> str:
+    parts = [f"{k} {v:g}" for k, v in amounts.items() if v > 0]
+    parts += [f"port {p.name}" + (f" {p.number}" if p.number else "") for p in ports]
+    return ", ".join(parts) or "nothing"
 
 
 def _unreserved(reserved: Resources) -> Resources:

@@ -1,6 +1,7 @@
 """What the service scheduler keeps in its store beside the library's framework id, tasks
 and reservations: where each pod instance lives (`pods/`), the target configuration
-(`config/target`) and every plan's progress (`plans/`).
+(`config/target`), every plan's progress (`plans/`), reservations left by replaced
+instances (`orphans/`) and tasks an operator's plan restart is replacing (`superseded/`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from mesos_runtime.scheduler.state import SchedulerState
 from mesos_runtime.sdk.plan import Plan
 from mesos_runtime.wire.record import Record, record, repeated, required
 
-__all__ = ["PodRecord", "ServiceStore", "TargetConfig", "config_id"]
+__all__ = ["Orphan", "PodRecord", "ServiceStore", "TargetConfig", "config_id"]
 
 _PODS = "pods"
 _PLANS = "plans"
 _CONFIG = "config"
 _ORPHANS = "orphans"
+_SUPERSEDED = "superseded"
 
 
 def config_id(spec_text: str) -> str:
@@ -42,6 +44,18 @@ class PodRecord(Record):
     avoid_agent: str | None = None
     failed_since: float | None = None
     attributes: list[str] = repeated()  # "name:value", for placement rules
+    # cpus/mem/disk the reservation holds besides its volumes (a config update that needs
+    # other amounts re-reserves); empty in records written before it was kept
+    reserved: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@record
+class Orphan(Record):
+    """A reservation no instance holds any more (its instance was replaced), until it is
+    unreserved; `agent_id` is unknown in records written before it was kept."""
+
+    hostname: str = ""
+    agent_id: str | None = None
 
 
 @record
@@ -80,15 +94,29 @@ class ServiceStore:
     async def put_target(self, target: TargetConfig) -> None:
         await self.state.put_json(_CONFIG, "target", target.to_json())
 
-    async def orphans(self) -> dict[str, str]:
-        """Reservations left behind by replaced instances (id -> host), until unreserved."""
-        return await self.state.all_json(_ORPHANS)
+    async def orphans(self) -> dict[str, Orphan]:
+        """Reservations left behind by replaced instances, by id, until unreserved."""
+        raw = await self.state.all_json(_ORPHANS)
+        return {
+            rid: Orphan(hostname=value) if isinstance(value, str) else Orphan.from_json(value)
+            for rid, value in raw.items()
+        }
 
-    async def put_orphan(self, reservation_id: str, hostname: str) -> None:
-        await self.state.put_json(_ORPHANS, reservation_id, hostname)
+    async def put_orphan(self, reservation_id: str, orphan: Orphan) -> None:
+        await self.state.put_json(_ORPHANS, reservation_id, orphan.to_json())
 
     async def remove_orphan(self, reservation_id: str) -> None:
         await self.state.delete_json(_ORPHANS, reservation_id)
+
+    async def superseded(self) -> dict[str, str]:
+        """Running tasks a plan restart replaces (task id -> step), until they have ended."""
+        return await self.state.all_json(_SUPERSEDED)
+
+    async def put_superseded(self, task_id: str, step: str) -> None:
+        await self.state.put_json(_SUPERSEDED, task_id, step)
+
+    async def remove_superseded(self, task_id: str) -> None:
+        await self.state.delete_json(_SUPERSEDED, task_id)
 
     async def wipe(self) -> None:
         """Remove everything the service stored (uninstall)."""
@@ -100,6 +128,7 @@ class ServiceStore:
             f"data/{_PLANS}",
             f"data/{_CONFIG}",
             f"data/{_ORPHANS}",
+            f"data/{_SUPERSEDED}",
             "data/finished",
             "framework",
         ):

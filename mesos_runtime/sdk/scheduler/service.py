@@ -1,11 +1,13 @@
 """The service scheduler: a v1 framework that drives the service's plans.
 
 Every event ends in `progress()`: each plan's open steps are brought up to date from the
-tasks (`steps.py`), old tasks of a step are killed, and the steps that need resources make
-the framework want offers (else it suppresses). Offers are evaluated (`evaluate.py`) and
-accepted with RESERVE/CREATE/LAUNCH; task statuses move the steps; a task that fails after
-its step completed gets a recovery step (restart in place), and an instance whose agent is
-gone past the permanent-failure timeout, or that the operator replaces, is placed afresh.
+tasks, old tasks of a step (an older config, or replaced by the operator's plan restart)
+are killed, and the steps that need resources make the framework want offers (else it
+suppresses; new work revives). Offers are evaluated (`evaluate.py`) and accepted with
+RESERVE/CREATE/LAUNCH (a config needing other resources re-reserves first); task statuses
+move the steps; a task that fails after its step completed gets a recovery step (restart
+in place), and an instance whose agent is drained or gone (at once), or unreachable past
+the permanent-failure timeout, or that the operator replaces, is placed afresh.
 """
 
 from __future__ import annotations
@@ -29,14 +31,14 @@ from mesos_runtime.scheduler.state import TaskRecord
 from mesos_runtime.sdk.context import PodInstance
 from mesos_runtime.sdk.plan import Phase, Plan, PlanError, Status, Step
 from mesos_runtime.sdk.plans import build_plan, step_name
-from mesos_runtime.sdk.spec import Goal, ServiceSpec, Strategy
-from mesos_runtime.wire.mesos import Offer, TaskState, TaskStatus
+from mesos_runtime.sdk.spec import Goal, PodSpec, ServiceSpec, Strategy
+from mesos_runtime.wire.mesos import Offer, StatusReason, TaskState, TaskStatus
 from mesos_runtime.wire.resources import Resources
 from mesos_runtime.wire.scheduler import Subscribed
 
 from .config import SchedulerConfig
-from .evaluate import CONFIG_LABEL, Evaluation, Evaluator, task_name_of
-from .records import PodRecord, ServiceStore, TargetConfig, config_id
+from .evaluate import CONFIG_LABEL, Evaluation, Evaluator, Refusal, task_name_of
+from .records import Orphan, PodRecord, ServiceStore, TargetConfig, config_id
 from .views import ApiViews
 
 __all__ = ["ServiceScheduler"]
@@ -44,6 +46,8 @@ __all__ = ["ServiceScheduler"]
 log = logging.getLogger(__name__)
 
 LAUNCH_BACKOFF_MAX = 30.0  # seconds between relaunches of a task that keeps failing
+# an offer declined while only orphaned reservations elsewhere want offers: refused this long
+IDLE_DECLINE = 60.0
 
 _AGENT_GONE = frozenset(
     {
@@ -53,6 +57,20 @@ _AGENT_GONE = frozenset(
         TaskState.TASK_GONE_BY_OPERATOR,
     }
 )
+
+
+# the agent will not come back (gone), or is being emptied for maintenance (DRAIN_AGENT):
+# the instance is replaced elsewhere at once, as `pod replace` does
+_PERMANENT = frozenset({TaskState.TASK_GONE, TaskState.TASK_GONE_BY_OPERATOR})
+
+
+def _permanent_loss(status: TaskStatus) -> str | None:
+    """Why a terminal status means its agent is lost for good, or None."""
+    if status.reason is StatusReason.REASON_AGENT_DRAINING:
+        return f"its agent is draining ({_describe(status)})"
+    if status.state in _PERMANENT:
+        return f"its agent is gone ({_describe(status)})"
+    return None
 
 
 def _config_of(record: TaskRecord) -> str | None:
@@ -74,6 +92,11 @@ class ServiceScheduler(ApiViews, Framework):
         self.plans: dict[str, Plan] = {}
         self.finished: dict[str, str] = {}  # task name -> config it finished with
         self.killing: set[str] = set()  # task ids killed on purpose
+        self.superseded: dict[str, str] = {}  # task id -> the restarted step replacing it
+        # reservations no instance holds (replaced away): released when their agent offers
+        self.orphans: dict[str, Orphan] = {}
+        self._room_ok: set[str] = set()  # instances whose agent has room for their resize
+        self._wanted_names: set[str] = set()  # the steps that wanted offers last time
         self.demand = OfferDemand([cfg.role])
         self.evaluator = Evaluator(
             cfg.service_name,
@@ -94,7 +117,6 @@ class ServiceScheduler(ApiViews, Framework):
         self._why: dict[str, str] = {}  # the last reason an offer did not serve a step
         # instance -> (consecutive failures, when the last was, why): the relaunch backoff
         self._failures: dict[str, tuple[int, float, str]] = {}
-        self._last_offer = self._last_revive = time.monotonic()
 
     # --- loading and the target configuration ---------------------------------------------
 
@@ -102,12 +124,14 @@ class ServiceScheduler(ApiViews, Framework):
         self.pods = await self.store.pods()
         self.plans = await self.store.plans()
         self.finished = await self.state.all_json("finished")
+        self.superseded = await self.store.superseded()
+        self.orphans = await self.store.orphans()
         await self.tracker.load()
         stored_id = await self.state.framework_id()
         self.framework_id = stored_id.value if stored_id else None
         target = await self.store.target()
         if target is not None and target.id != self.target:
-            self._check_shrink(target)
+            self._check_change(target)
             log.info("the spec changed (%s -> %s): rolling it out", target.id, self.target)
             update = build_plan(self.spec, "update")
             update.name = "deploy"  # the CLI follows `deploy`; `update` names the same plan
@@ -129,7 +153,10 @@ class ServiceScheduler(ApiViews, Framework):
         for name, plan in self.plans.items():
             await self.store.put_plan(name, plan)
 
-    def _check_shrink(self, target: TargetConfig) -> None:
+    def _check_change(self, target: TargetConfig) -> None:
+        """Refuse what a rolling update cannot do to deployed pods: remove one, shrink its
+        count, or change its volumes (Mesos cannot resize a persistent volume, and a new
+        one would lose the data)."""
         from mesos_runtime.sdk.spec import load_spec
 
         old = load_spec(target.spec, "the stored target configuration")
@@ -141,6 +168,12 @@ class ServiceScheduler(ApiViews, Framework):
             if new.count < pod.count:
                 raise PlanError(
                     f"pods.{pod.name}.count: cannot shrink from {pod.count} to {new.count}"
+                )
+            before, after = _volumes_of(pod), _volumes_of(new)
+            if before != after:
+                raise PlanError(
+                    f"pods.{pod.name}: the volumes of a deployed pod cannot change "
+                    f"(from {_show_volumes(before)} to {_show_volumes(after)})"
                 )
 
     def plan_view(self, name: str) -> Plan:
@@ -188,11 +221,26 @@ class ServiceScheduler(ApiViews, Framework):
             if status.state.is_terminal:
                 on_purpose = task_id in self.killing
                 self.killing.discard(task_id)
+                if self.superseded.pop(task_id, None) is not None:
+                    await self.store.remove_superseded(task_id)
                 goal = self.spec.pod(pod_name).task(task).goal
+                lost = _permanent_loss(status)
                 if status.state is TaskState.TASK_FINISHED and goal is not Goal.RUNNING:
                     name = record.task.name
                     self.finished[name] = _config_of(record) or ""
                     await self.state.put_json("finished", name, self.finished[name])
+                elif (
+                    lost is not None
+                    and pod_record is not None
+                    and pod_record.agent_id == record.agent_id
+                ):
+                    log.info("%s: %s: replacing it on another agent", instance, lost)
+                    rid = pod_record.reservation_id
+                    await self._unplace(instance, lost)
+                    if status.state in _PERMANENT and rid is not None:
+                        # a gone agent never comes back: its reservation went with it
+                        self.orphans.pop(rid, None)
+                        await self.store.remove_orphan(rid)
                 elif not on_purpose:
                     self._failed(instance, _describe(status))
                     self._recover(pod_name, index, task, _describe(status))
@@ -201,7 +249,6 @@ class ServiceScheduler(ApiViews, Framework):
         await self.progress()
 
     async def offers(self, client: SchedulerClient, offers: list[Offer]) -> None:
-        self._last_offer = time.monotonic()
         async with self._lock:
             wanted = self._wanted()
             taken: set[str] = set()
@@ -213,10 +260,10 @@ class ServiceScheduler(ApiViews, Framework):
                     if record.name in taken:
                         continue
                     placed = self._evaluate(offer, available, record, [])
-                    if isinstance(placed, str):
+                    if isinstance(placed, Refusal):
                         continue
                     taken.add(record.name)
-                    available = available - placed.used
+                    available = placed.remaining
                     self.pods[record.name] = placed.pod
                     await self.store.put_pod(placed.pod)
                     operations.extend(placed.operations)
@@ -226,17 +273,23 @@ class ServiceScheduler(ApiViews, Framework):
                         continue
                     if self._waits_for_peers(step):
                         continue
+                    if self._awaiting_room(step):
+                        self._check_room(step, offer, available)
+                        continue
                     result = self._evaluate(offer, available, self._record(step), step.tasks)
-                    if isinstance(result, str):
-                        if self._why.get(step.name) != result:
-                            self._why[step.name] = result
+                    if isinstance(result, Refusal):
+                        if result.on_step:
+                            step.message = result.reason
+                        if self._why.get(step.name) != result.reason:
+                            self._why[step.name] = result.reason
                             log.info(
                                 "%s: offer from %s not used: %s", step.name, offer.hostname, result
                             )
                         continue
                     taken.add(step.asset)
+                    self._room_ok.discard(step.asset)
                     launched.append(result)
-                    available = available - result.used
+                    available = result.remaining
                     self.pods[step.asset] = result.pod
                     await self.store.put_pod(result.pod)
                     for info in result.tasks:
@@ -248,9 +301,12 @@ class ServiceScheduler(ApiViews, Framework):
                 if operations:
                     await client.accept([offer.id], operations, filters=1)
                     for rid in released:
+                        self.orphans.pop(rid, None)
                         await self.store.remove_orphan(rid)
                 else:
-                    await client.decline([offer.id], 5)
+                    # only orphans to release, elsewhere: this agent need not offer for a
+                    # while (new work revives, which clears the filter)
+                    await client.decline([offer.id], 5 if wanted else IDLE_DECLINE)
             await self._save_plans()
         await self.progress()
 
@@ -324,7 +380,9 @@ class ServiceScheduler(ApiViews, Framework):
             # its reservation becomes an orphan: DESTROY + UNRESERVE when it is offered
             # (remembered, so that an uninstall waits for it too)
             if record.reservation_id is not None:
-                await self.store.put_orphan(record.reservation_id, record.hostname or "")
+                orphan = Orphan(hostname=record.hostname or "", agent_id=record.agent_id)
+                self.orphans[record.reservation_id] = orphan
+                await self.store.put_orphan(record.reservation_id, orphan)
             record = record.replace(
                 reservation_id=None,
                 agent_id=None,
@@ -367,20 +425,9 @@ class ServiceScheduler(ApiViews, Framework):
             await asyncio.sleep(1.0)
             try:
                 await self._replace_lost()
-                await self._revive_if_starved()
+                await self.progress()  # e.g. a relaunch whose backoff has run out
             except Exception:
                 log.exception("checking for permanently failed pods failed")
-
-    async def _revive_if_starved(self) -> None:
-        """Work waits but no offer came for a while: REVIVE, which clears the master's
-        refuse filters (a reservation's remaining resources were filtered with its ACCEPT)."""
-        now = time.monotonic()
-        quiet = now - max(self._last_offer, self._last_revive)
-        if self.client is None or quiet < 2.0 or not self._wanted():
-            return
-        self._last_revive = now
-        log.info("work is waiting and no offer came for %.0fs: reviving offers", quiet)
-        await self.demand.update(self.client, True, new_work=True)
 
     async def _replace_lost(self) -> None:
         now = time.time()
@@ -450,7 +497,10 @@ class ServiceScheduler(ApiViews, Framework):
             current = [
                 r
                 for r in self._live_tasks(step.asset, name)
-                if _config_of(r) == self.target and agent is not None and r.agent_id == agent
+                if _config_of(r) == self.target
+                and agent is not None
+                and r.agent_id == agent
+                and r.task_id not in self.superseded
             ]
             if not current:
                 states.append(Status.PENDING)
@@ -512,10 +562,14 @@ class ServiceScheduler(ApiViews, Framework):
         return out
 
     def _wanted(self) -> list[Step]:
+        """The steps that want offers: to launch, or to see whether their agent has room
+        for a resize before their old tasks are killed."""
         return [
             s
             for s in self._open_steps()
-            if s.status is Status.PENDING and not self._blocked(s) and not self._backing_off(s)
+            if s.status is Status.PENDING
+            and (not self._blocked(s) or self._awaiting_room(s))
+            and not self._backing_off(s)
         ]
 
     def _failed(self, instance: str, why: str) -> None:
@@ -555,18 +609,85 @@ class ServiceScheduler(ApiViews, Framework):
                     break
             if changed:
                 await self._save_plans()
-            wanted = bool(self._wanted())
-        await self.demand.update(self.client, wanted, new_work=new_work and wanted)
+            # a step that newly wants offers revives them (clearing earlier decline
+            # filters); decided under the lock, so demands go out in the order they arose
+            wanted = {s.name for s in self._wanted()} | {f"release {r}" for r in self.orphans}
+            grew = bool(wanted - self._wanted_names)
+            self._wanted_names = wanted
+            await self.demand.update(self.client, bool(wanted), new_work=new_work or grew)
+
+    def _outdated(self, step: Step) -> list[TaskRecord]:
+        """The step's running tasks it replaces: an older config, or restarted."""
+        return [
+            record
+            for name in step.tasks
+            for record in self._live_tasks(step.asset, name)
+            if _config_of(record) != self.target or record.task_id in self.superseded
+        ]
 
     async def _kill_outdated(self, step: Step) -> None:
         assert self.client is not None
-        for name in step.tasks:
-            for record in self._live_tasks(step.asset, name):
-                if _config_of(record) == self.target or record.task_id in self.killing:
-                    continue
-                log.info("%s: killing %s (older configuration)", step.name, record.task.name)
-                self.killing.add(record.task_id)
-                await self.client.kill(record.task.task_id, record.task.agent_id)
+        if self._awaiting_room(step):
+            return  # the old tasks keep running until the agent is known to have room
+        for record in self._outdated(step):
+            if record.task_id in self.killing:
+                continue
+            why = "restarted" if record.task_id in self.superseded else "older configuration"
+            log.info("%s: killing %s (%s)", step.name, record.task.name, why)
+            self.killing.add(record.task_id)
+            await self.client.kill(record.task.task_id, record.task.agent_id)
+
+    def _awaiting_room(self, step: Step) -> bool:
+        """A step whose new config needs another reservation size waits for an offer from
+        its agent showing room for it before it kills the old tasks."""
+        record = self.pods.get(step.asset)
+        if step.status is not Status.PENDING or record is None or step.asset in self._room_ok:
+            return False
+        if not self.evaluator.needs_resize(self.spec.pod(step.pod), record):
+            return False
+        return any(_config_of(r) != self.target for r in self._outdated(step))
+
+    def _check_room(self, step: Step, offer: Offer, available: Resources) -> None:
+        record = self.pods[step.asset]
+        if offer.agent_id.value != record.agent_id:
+            return
+        why = self.evaluator.room(offer, available, self.spec.pod(step.pod), record)
+        if why is None:
+            log.info("%s: %s has room for its new resources", step.name, offer.hostname)
+            self._room_ok.add(step.asset)
+            step.message = None
+        else:
+            step.message = (
+                f"no room on {offer.hostname} for its new resources ({why}); "
+                "its tasks keep running; `pod replace` moves it to an agent with room"
+            )
+            if self._why.get(step.name) != step.message:
+                self._why[step.name] = step.message
+                log.info("%s: %s", step.name, step.message)
+
+    async def restart_steps(self, steps: list[Step]) -> None:
+        """The operator restarted these steps (plan restart): their running tasks are killed
+        and relaunched as each step's turn comes (the plan's strategy holds)."""
+        # all in memory first, before anything awaits: no progress() in between may see
+        # the restarted steps' running tasks as current and complete the steps again
+        superseded = {
+            record.task_id: step.name
+            for step in steps
+            for name in step.tasks
+            for record in self._live_tasks(step.asset, name)
+        }
+        self.superseded.update(superseded)
+        # FINISH/ONCE tasks run again too
+        rerun = [
+            n
+            for step in steps
+            for t in step.tasks
+            if self.finished.pop(n := task_name_of(step.asset, t), None) is not None
+        ]
+        for task_id, by in superseded.items():
+            await self.store.put_superseded(task_id, by)
+        for name in rerun:
+            await self.state.delete_json("finished", name)
 
     async def _save_plans(self) -> None:
         for name, plan in self.plans.items():
@@ -608,7 +729,7 @@ class ServiceScheduler(ApiViews, Framework):
 
     def _evaluate(
         self, offer: Offer, available: Resources, record: PodRecord, step_tasks: list[str]
-    ) -> Evaluation | str:
+    ) -> Evaluation | Refusal:
         pod = self.spec.pod(record.pod)
         placed = [
             p
@@ -715,6 +836,17 @@ class ServiceScheduler(ApiViews, Framework):
                 )
             pods.append({"name": pod.name, "instances": instances})
         return {"service": self.cfg.service_name, "pods": pods}
+
+
+def _volumes_of(pod: PodSpec) -> list[tuple[str, str, str, float]]:
+    return sorted(
+        (v.name, v.path, v.type.value, float(v.size))
+        for v in [*pod.volumes, *(v for t in pod.tasks for v in t.volumes)]
+    )
+
+
+def _show_volumes(volumes: list[tuple[str, str, str, float]]) -> str:
+    return ", ".join(f"{n} ({p}, {s:g} MB)" for n, p, _t, s in volumes) or "none"
 
 
 def _describe(status: TaskStatus) -> str:

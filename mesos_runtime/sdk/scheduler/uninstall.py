@@ -2,6 +2,12 @@
 UNRESERVE the resources as they are offered, TEARDOWN the framework and wipe the store;
 then keep serving `GET /v1/plans/deploy` (the uninstall plan, COMPLETE) until Marathon
 deletes the app, as the DC/OS SDK's uninstall scheduler does.
+
+What sits on an agent that is unreachable or gone cannot be removed, and is not waited for:
+such a task (TASK_UNREACHABLE, LOST, GONE, UNKNOWN) counts as ended, and a reservation
+there is reported, by name, instead of unreserved. Whether a reservation's agent is there
+is asked of the master by reconciling a task id that cannot exist on that agent: Mesos
+answers TASK_UNREACHABLE for an unreachable agent, TASK_GONE for a gone one.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from mesos_runtime.scheduler.offers import reservation_id_of
 from mesos_runtime.scheduler.reservations import unreserve_operations
 from mesos_runtime.sdk.plan import Phase, Plan, Status, Step
 from mesos_runtime.sdk.spec import Strategy
-from mesos_runtime.wire.mesos import Offer, TaskStatus
+from mesos_runtime.wire.mesos import Offer, TaskState, TaskStatus
 from mesos_runtime.wire.resources import Resources
 from mesos_runtime.wire.scheduler import Subscribed
 
@@ -27,10 +33,36 @@ __all__ = ["Uninstaller"]
 
 log = logging.getLogger(__name__)
 
-# a reservation not offered this long after the tasks died is on an agent that is gone
+# a reservation not offered this long after the tasks died is on an agent that offers
+# nothing (deactivated, or unknown to the master)
 UNOFFERED_TIMEOUT = 30.0
 # after the tasks died, how long offers are taken for reservations no record names
 SETTLE = 3.0
+# how often the master is asked again about the agents of reservations still not offered
+PROBE_INTERVAL = 5.0
+PROBE_SUFFIX = ".uninstall-probe"  # a task id no task of the service ever has
+
+# a task in these states is on an agent that is not there: nothing left to kill
+_AGENT_AWAY = frozenset(
+    {
+        TaskState.TASK_UNREACHABLE,
+        TaskState.TASK_LOST,
+        TaskState.TASK_GONE,
+        TaskState.TASK_GONE_BY_OPERATOR,
+        TaskState.TASK_UNKNOWN,
+    }
+)
+_GONE = frozenset({TaskState.TASK_GONE, TaskState.TASK_GONE_BY_OPERATOR})
+
+
+def _not_killed(state: TaskState, agent: str) -> str:
+    """A kill step's message for a task whose agent is not there."""
+    if state is TaskState.TASK_UNREACHABLE:
+        # it may come back: the master then shuts down the tasks of the removed framework
+        return f"not killed: its agent {agent} is unreachable (TASK_UNREACHABLE)"
+    if state is TaskState.TASK_UNKNOWN:
+        return f"ended: the master knows no such task on agent {agent} (TASK_UNKNOWN)"
+    return f"ended with its agent {agent} ({state.value})"
 
 
 class Uninstaller(Framework):
@@ -52,6 +84,9 @@ class Uninstaller(Framework):
             ],
         )
         self.client: SchedulerClient | None = None
+        self._agents: dict[str, str | None] = {}  # reservation id -> its agent, when known
+        self._last_probe = float("-inf")
+        self.left: list[str] = []  # what could not be removed, by name
         self._tasks_dead_at: float | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
@@ -73,9 +108,11 @@ class Uninstaller(Framework):
             for p in pods.values()
             if p.reservation_id
         ] + [
-            Step(name=rid, pod="reservation", index=0, message=host)
-            for rid, host in sorted(orphans.items())
+            Step(name=rid, pod="reservation", index=0, message=orphan.hostname)
+            for rid, orphan in sorted(orphans.items())
         ]
+        self._agents = {p.reservation_id: p.agent_id for p in pods.values() if p.reservation_id}
+        self._agents.update({rid: o.agent_id for rid, o in orphans.items()})
         deregister.steps = [Step(name="deregister", pod="framework", index=0)]
         if framework_id is None:
             for step in self.plan.steps():
@@ -104,6 +141,9 @@ class Uninstaller(Framework):
 
     def pod_status(self) -> dict[str, Any]:
         return {"service": self.cfg.service_name, "pods": []}
+
+    async def restart_steps(self, steps: list[Step]) -> None:
+        return None  # nothing runs that a restart would replace
 
     async def restart_pod(self, instance: str) -> list[str]:
         return []
@@ -140,18 +180,63 @@ class Uninstaller(Framework):
         await self._check()
 
     async def update(self, client: SchedulerClient, status: TaskStatus) -> None:
+        task_id = status.task_id.value
+        if task_id.endswith(PROBE_SUFFIX):
+            self._probed(status)
+            await self._check()
+            return
         record = await self.tracker.update(status)
         kill = self.plan.phases[0]
-        if record is None and not status.state.is_terminal:
-            await client.kill(status.task_id, status.agent_id)
-            kill.steps.append(
-                Step(name=status.task_id.value, pod="task", index=0, status=Status.STARTING)
-            )
-        if status.state.is_terminal:
-            for step in kill.steps:
-                if status.task_id.value in (*step.tasks, step.name):
-                    step.status = Status.COMPLETE
+        step = next((s for s in kill.steps if task_id in (*s.tasks, s.name)), None)
+        away = status.state in _AGENT_AWAY
+        terminal = status.state.is_terminal
+        if step is None and not terminal:
+            step = Step(name=task_id, pod="task", index=0, status=Status.STARTING)
+            kill.steps.append(step)
+            if not away:
+                await client.kill(status.task_id, status.agent_id)
+        if step is not None and step.status is not Status.COMPLETE and (terminal or away):
+            step.status = Status.COMPLETE
+            if away:
+                agent = status.agent_id.value if status.agent_id else "unknown"
+                step.message = _not_killed(status.state, agent)
+                if status.state is TaskState.TASK_UNREACHABLE:
+                    self.left.append(f"task {step.name} on agent {agent} (unreachable)")
+            if record is not None and not terminal:
+                await self.tracker.forget(task_id)  # nothing more to hear from it
         await self._check()
+
+    def _probed(self, status: TaskStatus) -> None:
+        """The master's answer about a reservation's agent (see the module's docstring)."""
+        rid = status.task_id.value.removesuffix(PROBE_SUFFIX)
+        step = next((s for s in self.plan.phases[1].steps if s.name == rid), None)
+        if step is None or step.status is Status.COMPLETE:
+            return
+        agent = self._agents.get(rid)
+        host = f" on {step.message}" if step.message else ""
+        if status.state is TaskState.TASK_UNREACHABLE:
+            # it stays reserved for the role if the agent comes back
+            step.message = f"not removed: reservation {rid}{host}: its agent {agent} is unreachable"
+            self.left.append(f"reservation {rid}{host} (agent {agent} unreachable)")
+            log.warning("%s: %s", self.cfg.service_name, step.message)
+        elif status.state in _GONE:
+            step.message = f"gone with its agent {agent}{host} ({status.state.value})"
+        else:
+            return  # its agent is there (or unknown to the master): wait for its offers
+        step.status = Status.COMPLETE
+
+    async def _probe(self) -> None:
+        """Ask the master about the agents of the reservations not yet released."""
+        if self.client is None or time.monotonic() - self._last_probe < PROBE_INTERVAL:
+            return
+        self._last_probe = time.monotonic()
+        pending = [
+            (f"{s.name}{PROBE_SUFFIX}", agent)
+            for s in self.plan.phases[1].steps
+            if s.status is not Status.COMPLETE and (agent := self._agents.get(s.name))
+        ]
+        if pending:
+            await self.client.reconcile(pending)
 
     async def offers(self, client: SchedulerClient, offers: list[Offer]) -> None:
         unreserve = self.plan.phases[1]
@@ -171,6 +256,7 @@ class Uninstaller(Framework):
                         step = Step(name=rid, pod="reservation", index=0)
                         unreserve.steps.append(step)
                     step.status, step.message = Status.COMPLETE, f"released on {offer.hostname}"
+                    self._agents[rid] = offer.agent_id.value
             if operations:
                 await client.accept([offer.id], operations, filters=0)
             else:
@@ -191,6 +277,8 @@ class Uninstaller(Framework):
             for step in unreserve.steps:
                 if step.status is Status.PENDING:
                     step.status = Status.STARTING
+        if unreserve.status is not Status.COMPLETE:
+            await self._probe()
         waited = time.time() - self._tasks_dead_at
         if waited < SETTLE:
             return  # offers from every agent, with reservations no record knows, come first
@@ -200,7 +288,15 @@ class Uninstaller(Framework):
             for step in unreserve.steps:
                 if step.status is not Status.COMPLETE:
                     step.status = Status.COMPLETE
-                    step.message = "never offered: its agent is gone"
+                    host = f" on {step.message}" if step.message else ""
+                    agent = self._agents.get(step.name) or "unknown"
+                    step.message = (
+                        f"not removed: reservation {step.name}{host}: never offered within "
+                        f"{UNOFFERED_TIMEOUT:.0f}s (its agent {agent} offers nothing: "
+                        "deactivated, or unknown to the master)"
+                    )
+                    self.left.append(f"reservation {step.name}{host} (never offered)")
+                    log.warning("%s: %s", self.cfg.service_name, step.message)
         step = deregister.steps[0]
         if step.status is not Status.PENDING or self.client is None:
             return  # done, or under way (the ticker and the hooks both get here)
@@ -208,8 +304,13 @@ class Uninstaller(Framework):
         await self.client.teardown()
         await self.store.wipe()
         step.status = Status.COMPLETE
-        log.info(
-            "uninstalled %s: tasks killed, resources released, store wiped", self.cfg.service_name
-        )
+        if self.left:
+            step.message = f"left behind: {', '.join(self.left)}"
+            log.warning("uninstalled %s, %s", self.cfg.service_name, step.message)
+        else:
+            log.info(
+                "uninstalled %s: tasks killed, resources released, store wiped",
+                self.cfg.service_name,
+            )
         self.done.set()
         self.stop()
