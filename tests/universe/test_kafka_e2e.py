@@ -307,13 +307,6 @@ def test_a_lost_agents_broker_is_replaced_on_another_host_and_data_survives(
 
 
 @pytest.mark.timeout(300)  # plans of JVM pods on a loaded 2-core machine
-@pytest.mark.xfail(
-    reason="known bug, open in issue 15: after the lost-agent test, the uninstall plan waits "
-    "for the killed broker on the lost agent (it stays STARTING in the plan) and for the "
-    "reservations there; tests/sdk shows uninstall leaving nothing on a cluster whose agents "
-    "are all back",
-    strict=False,
-)
 def test_uninstall_leaves_no_task_reservation_or_state(cluster: Cluster) -> None:
     result = cluster.ok("uninstall", "kafka", "--yes", "--timeout", "180", timeout=240)
     assert "no tasks, reservations or state left" in result.stdout
