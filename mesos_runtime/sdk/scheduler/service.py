@@ -124,9 +124,12 @@ class ServiceScheduler(ApiViews, Framework):
         self.pods = await self.store.pods()
         self.plans = await self.store.plans()
         self.finished = await self.state.all_json("finished")
-        self.superseded = await self.store.superseded()
         self.orphans = await self.store.orphans()
         await self.tracker.load()
+        self.superseded = await self.store.superseded()
+        for task_id in [t for t in self.superseded if t not in self.tracker.records]:
+            del self.superseded[task_id]  # it ended while no scheduler was there to hear
+            await self.store.remove_superseded(task_id)
         stored_id = await self.state.framework_id()
         self.framework_id = stored_id.value if stored_id else None
         target = await self.store.target()

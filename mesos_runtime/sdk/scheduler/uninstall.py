@@ -17,7 +17,13 @@ import logging
 import time
 from typing import Any
 
-from mesos_runtime.scheduler import Framework, SchedulerClient, SchedulerState, TaskTracker
+from mesos_runtime.scheduler import (
+    CallError,
+    Framework,
+    SchedulerClient,
+    SchedulerState,
+    TaskTracker,
+)
 from mesos_runtime.scheduler.offers import reservation_id_of
 from mesos_runtime.scheduler.reservations import unreserve_operations
 from mesos_runtime.sdk.plan import Phase, Plan, Status, Step
@@ -236,7 +242,12 @@ class Uninstaller(Framework):
             if s.status is not Status.COMPLETE and (agent := self._agents.get(s.name))
         ]
         if pending:
-            await self.client.reconcile(pending)
+            try:
+                await self.client.reconcile(pending)
+            except CallError as e:
+                log.warning(
+                    "asking about the agents of %d reservations refused: %s", len(pending), e
+                )
 
     async def offers(self, client: SchedulerClient, offers: list[Offer]) -> None:
         unreserve = self.plan.phases[1]
@@ -266,7 +277,12 @@ class Uninstaller(Framework):
     async def _tick(self) -> None:
         while not self.done.is_set():
             await asyncio.sleep(1.0)
-            await self._check()
+            try:
+                await self._check()
+            except ConnectionError as e:  # the stream is gone: the next subscription goes on
+                log.info("uninstall check postponed: %s", e)
+            except Exception:
+                log.exception("uninstall check failed")
 
     async def _check(self) -> None:
         kill, unreserve, deregister = self.plan.phases
