@@ -32,6 +32,7 @@ __all__ = [
     "plan_resize",
     "reserved_for",
     "unreserve_operations",
+    "unreserved_for_resize",
     "volume_request",
 ]
 
@@ -77,8 +78,7 @@ def plan_reservation(
     if isinstance(matched, OfferMismatch):
         return matched
     assert isinstance(matched, OfferMatch)
-    reservation = Reservation("DYNAMIC", role, principal, ((RESERVATION_LABEL, reservation_id),))
-    reserved = matched.resources.push_reservation(reservation)
+    reserved = _reserve(matched.resources, reservation_id, role, principal)
     volumes = Resources()
     rest = reserved
     for volume in request.volumes:
@@ -88,14 +88,7 @@ def plan_reservation(
     operations = [calls.reserve_operation(reserved.to_wire())]
     if request.volumes:
         operations.append(calls.create_operation(volumes.to_wire()))
-    record = ReservationRecord(
-        id=reservation_id,
-        agent_id=offer.agent_id,
-        role=role,
-        resources=reserved.unallocated().to_wire(),
-        volumes=volumes.unallocated().to_wire(),
-        hostname=offer.hostname,
-    )
+    record = _record(offer, reservation_id, role, reserved, volumes)
     return ReservePlan(operations, rest + volumes, matched.ports, record)
 
 
@@ -114,38 +107,59 @@ def plan_resize(
     mismatch (the agent has no room) changes nothing. `ReservePlan.resources` is the new
     reservation with its volumes, to launch with."""
     pool = Resources.from_wire(offer.resources) if available is None else available
-    held = pool.filter(lambda k: reservation_id_of(k) == reservation_id)
+    held = _held(pool, reservation_id)
     plain = held.filter(lambda k: k.disk is None)
     volumes = held - plain
-    freed = (pool - held) + plain.pop_reservation()
     wanted = ResourceRequest(
         cpus=request.cpus, mem=request.mem, disk=request.disk, ports=request.ports, roles=("*",)
     )
-    matched = match_offer(wanted, offer, available=freed)
+    matched = match_offer(wanted, offer, available=unreserved_for_resize(pool, reservation_id))
     if isinstance(matched, OfferMismatch):
         return matched
     assert isinstance(matched, OfferMatch)
-    reservation = Reservation("DYNAMIC", role, principal, ((RESERVATION_LABEL, reservation_id),))
-    reserved = matched.resources.push_reservation(reservation)
+    reserved = _reserve(matched.resources, reservation_id, role, principal)
     operations = []
     if plain:
         operations.append(calls.unreserve_operation(plain.to_wire()))
     operations.append(calls.reserve_operation(reserved.to_wire()))
-    record = ReservationRecord(
+    record = _record(offer, reservation_id, role, reserved, volumes)
+    return ReservePlan(operations, reserved + volumes, matched.ports, record)
+
+
+def unreserved_for_resize(pool: Resources, reservation_id: str) -> Resources:
+    """The pool as a resize sees it: the reservation's resources back to unreserved, its
+    volumes set aside (they are kept, not offered again)."""
+    held = _held(pool, reservation_id)
+    return (pool - held) + held.filter(lambda k: k.disk is None).pop_reservation()
+
+
+def reserved_for(offer: Offer, reservation_id: str) -> Resources:
+    """Everything the offer holds under `reservation_id` (volumes included)."""
+    return _held(Resources.from_wire(offer.resources), reservation_id)
+
+
+def _held(pool: Resources, reservation_id: str) -> Resources:
+    return pool.filter(lambda k: reservation_id_of(k) == reservation_id)
+
+
+def _reserve(
+    resources: Resources, reservation_id: str, role: str, principal: str | None
+) -> Resources:
+    """`resources` dynamically reserved for `role`, labelled with the reservation's id."""
+    label = ((RESERVATION_LABEL, reservation_id),)
+    return resources.push_reservation(Reservation("DYNAMIC", role, principal, label))
+
+
+def _record(
+    offer: Offer, reservation_id: str, role: str, reserved: Resources, volumes: Resources
+) -> ReservationRecord:
+    return ReservationRecord(
         id=reservation_id,
         agent_id=offer.agent_id,
         role=role,
         resources=reserved.unallocated().to_wire(),
         volumes=volumes.unallocated().to_wire(),
         hostname=offer.hostname,
-    )
-    return ReservePlan(operations, reserved + volumes, matched.ports, record)
-
-
-def reserved_for(offer: Offer, reservation_id: str) -> Resources:
-    """Everything the offer holds under `reservation_id` (volumes included)."""
-    return Resources.from_wire(offer.resources).filter(
-        lambda k: reservation_id_of(k) == reservation_id
     )
 
 

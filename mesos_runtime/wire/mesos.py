@@ -374,6 +374,10 @@ TERMINAL_STATES = frozenset(
         TaskState.TASK_GONE_BY_OPERATOR,
     }
 )
+# the task's agent will not come back: its tasks and reservations went with it
+AGENT_GONE_STATES = frozenset({TaskState.TASK_GONE, TaskState.TASK_GONE_BY_OPERATOR})
+# the task's agent is not there: gone, or unreachable (it may come back)
+AGENT_AWAY_STATES = AGENT_GONE_STATES | {TaskState.TASK_UNREACHABLE, TaskState.TASK_LOST}
 
 
 class StatusSource(enum.Enum):

@@ -29,7 +29,12 @@ from mesos_runtime.scheduler.offers import (
     match_offer,
     reservation_id_of,
 )
-from mesos_runtime.scheduler.reservations import ReservePlan, plan_reservation, plan_resize
+from mesos_runtime.scheduler.reservations import (
+    ReservePlan,
+    plan_reservation,
+    plan_resize,
+    unreserved_for_resize,
+)
 from mesos_runtime.scheduler.tasks import command_task
 from mesos_runtime.sdk.context import PodInstance, TaskLaunch, config_context, task_environment
 from mesos_runtime.sdk.spec import PodSpec, TaskSpec, VolumeSpec
@@ -162,6 +167,11 @@ class Evaluator:
             "disk": round(sum(t.disk for t in pod.tasks), 3),
         }
 
+    @staticmethod
+    def _extra(need: dict[str, float], record: PodRecord) -> dict[str, float]:
+        """What `need` asks beyond what the reservation holds."""
+        return {k: max(0.0, need[k] - record.reserved.get(k, 0.0)) for k in need}
+
     def needs_resize(self, pod: PodSpec, record: PodRecord) -> bool:
         """The instance's reservation holds other cpus/mem/disk or ports than `pod` needs."""
         if record.reservation_id is None or not record.reserved:
@@ -177,8 +187,7 @@ class Evaluator:
     ) -> str | None:
         """None when the instance's agent (this offer's) has room for what the resize adds
         beside its reservation; else why not."""
-        need = self._amounts(pod)
-        extra = {k: max(0.0, need[k] - record.reserved.get(k, 0.0)) for k in need}
+        extra = self._extra(self._amounts(pod), record)
         held = set(record.ports.values())
         ports = tuple(
             p for p in self._port_numbers(pod, record) if p.number not in held or not p.number
@@ -250,7 +259,8 @@ class Evaluator:
         elif offer.agent_id.value != record.agent_id:
             return Refusal("its reservation is on another agent")
         elif self.needs_resize(pod, record):
-            assert record.reservation_id is not None
+            rid = record.reservation_id
+            assert rid is not None
             if not self._all_offered(available, record):
                 return Refusal("resizing: waiting for all of its reservation to be offered")
             need = self._amounts(pod)
@@ -262,13 +272,13 @@ class Evaluator:
                     ports=tuple(self._port_numbers(pod, record)),
                 ),
                 offer,
-                record.reservation_id,
+                rid,
                 role=self.role,
                 principal=self.principal,
                 available=available,
             )
             if isinstance(resized, OfferMismatch):
-                extra = {k: max(0.0, need[k] - record.reserved.get(k, 0.0)) for k in need}
+                extra = self._extra(need, record)
                 return Refusal(
                     f"no room on {offer.hostname} to resize its reservation "
                     f"({_describe_need(extra, ())} more): {resized}; "
@@ -280,8 +290,7 @@ class Evaluator:
                 ports=dict(zip(names, resized.ports, strict=True)), reserved=need
             )
             operations.extend(resized.operations)
-            held = available.filter(lambda k: reservation_id_of(k) == record.reservation_id)
-            freed = (available - held) + held.filter(lambda k: k.disk is None).pop_reservation()
+            freed = unreserved_for_resize(available, rid)
             remaining = freed - _unreserved(resized.resources.filter(lambda k: k.disk is None))
             pool = resized.resources
         else:

@@ -89,20 +89,23 @@ async def serve(cfg: SchedulerConfig) -> int:
 def _listen(host: str, port: int) -> socket.socket:
     """A socket bound to the agent's address (`bind_address`); on an address this machine
     does not have (a name resolving elsewhere), every address, as before it was known."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        return _bound(host, port)
+    except OSError as e:
+        if e.errno != errno.EADDRNOTAVAIL:
+            raise
+    log.warning("%s is not an address of this machine: the API listens on 0.0.0.0", host)
+    return _bound("0.0.0.0", port)
+
+
+def _bound(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError as e:
-        if e.errno != errno.EADDRNOTAVAIL:
-            sock.close()
-            raise
-        log.warning("%s is not an address of this machine: the API listens on 0.0.0.0", host)
+    except OSError:
         sock.close()
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("0.0.0.0", port))
+        raise
     return sock
 
 

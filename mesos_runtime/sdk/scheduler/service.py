@@ -32,7 +32,14 @@ from mesos_runtime.sdk.context import PodInstance
 from mesos_runtime.sdk.plan import Phase, Plan, PlanError, Status, Step
 from mesos_runtime.sdk.plans import build_plan, step_name
 from mesos_runtime.sdk.spec import Goal, PodSpec, ServiceSpec, Strategy
-from mesos_runtime.wire.mesos import Offer, StatusReason, TaskState, TaskStatus
+from mesos_runtime.wire.mesos import (
+    AGENT_AWAY_STATES,
+    AGENT_GONE_STATES,
+    Offer,
+    StatusReason,
+    TaskState,
+    TaskStatus,
+)
 from mesos_runtime.wire.resources import Resources
 from mesos_runtime.wire.scheduler import Subscribed
 
@@ -49,26 +56,14 @@ LAUNCH_BACKOFF_MAX = 30.0  # seconds between relaunches of a task that keeps fai
 # an offer declined while only orphaned reservations elsewhere want offers: refused this long
 IDLE_DECLINE = 60.0
 
-_AGENT_GONE = frozenset(
-    {
-        TaskState.TASK_UNREACHABLE,
-        TaskState.TASK_LOST,
-        TaskState.TASK_GONE,
-        TaskState.TASK_GONE_BY_OPERATOR,
-    }
-)
-
-
-# the agent will not come back (gone), or is being emptied for maintenance (DRAIN_AGENT):
-# the instance is replaced elsewhere at once, as `pod replace` does
-_PERMANENT = frozenset({TaskState.TASK_GONE, TaskState.TASK_GONE_BY_OPERATOR})
-
 
 def _permanent_loss(status: TaskStatus) -> str | None:
-    """Why a terminal status means its agent is lost for good, or None."""
+    """Why a terminal status means its agent is lost for good, or None: the agent will not
+    come back (gone), or is being emptied for maintenance (DRAIN_AGENT). The instance is then
+    replaced elsewhere at once, as `pod replace` does."""
     if status.reason is StatusReason.REASON_AGENT_DRAINING:
         return f"its agent is draining ({_describe(status)})"
-    if status.state in _PERMANENT:
+    if status.state in AGENT_GONE_STATES:
         return f"its agent is gone ({_describe(status)})"
     return None
 
@@ -240,14 +235,14 @@ class ServiceScheduler(ApiViews, Framework):
                     log.info("%s: %s: replacing it on another agent", instance, lost)
                     rid = pod_record.reservation_id
                     await self._unplace(instance, lost)
-                    if status.state in _PERMANENT and rid is not None:
+                    if status.state in AGENT_GONE_STATES and rid is not None:
                         # a gone agent never comes back: its reservation went with it
                         self.orphans.pop(rid, None)
                         await self.store.remove_orphan(rid)
                 elif not on_purpose:
                     self._failed(instance, _describe(status))
                     self._recover(pod_name, index, task, _describe(status))
-            elif status.state in _AGENT_GONE and task_id not in self.killing:
+            elif status.state in AGENT_AWAY_STATES and task_id not in self.killing:
                 self._recover(pod_name, index, task, _describe(status))
         await self.progress()
 
@@ -283,8 +278,7 @@ class ServiceScheduler(ApiViews, Framework):
                     if isinstance(result, Refusal):
                         if result.on_step:
                             step.message = result.reason
-                        if self._why.get(step.name) != result.reason:
-                            self._why[step.name] = result.reason
+                        if self._new_why(step, result.reason):
                             log.info(
                                 "%s: offer from %s not used: %s", step.name, offer.hostname, result
                             )
@@ -350,7 +344,7 @@ class ServiceScheduler(ApiViews, Framework):
         self, pod_record: PodRecord, record: TaskRecord, status: TaskStatus
     ) -> None:
         """When the instance's agent went away (for the permanent-failure timeout), or is back."""
-        if status.state in _AGENT_GONE:
+        if status.state in AGENT_AWAY_STATES:
             if pod_record.failed_since is None and pod_record.agent_id == record.agent_id:
                 pod_record.failed_since = time.time()
                 await self.store.put_pod(pod_record)
@@ -399,7 +393,7 @@ class ServiceScheduler(ApiViews, Framework):
             await self.store.put_pod(record)
         for tracked in list(self.tracker.records.values()):
             where = self._task_of(tracked)
-            gone = tracked.status is not None and tracked.status.state in _AGENT_GONE
+            gone = tracked.status is not None and tracked.status.state in AGENT_AWAY_STATES
             if gone and where is not None and f"{where[0]}-{where[1]}" == instance:
                 await self.tracker.forget(tracked.task_id)
         self._recover(pod, index, self.spec.pod(pod).tasks[0].name, why, kind="replace")
@@ -478,7 +472,7 @@ class ServiceScheduler(ApiViews, Framework):
             if task is not None and where[2] != task:
                 continue
             state = record.status.state if record.status else TaskState.TASK_STAGING
-            if state.is_terminal or state in _AGENT_GONE:
+            if state.is_terminal or state in AGENT_AWAY_STATES:
                 continue
             out.append(record)
         return sorted(out, key=lambda r: r.staged_at or 0)
@@ -664,9 +658,15 @@ class ServiceScheduler(ApiViews, Framework):
                 f"no room on {offer.hostname} for its new resources ({why}); "
                 "its tasks keep running; `pod replace` moves it to an agent with room"
             )
-            if self._why.get(step.name) != step.message:
-                self._why[step.name] = step.message
+            if self._new_why(step, step.message):
                 log.info("%s: %s", step.name, step.message)
+
+    def _new_why(self, step: Step, why: str) -> bool:
+        """Whether `why` is news for the step: a reason is logged once, not per offer."""
+        if self._why.get(step.name) == why:
+            return False
+        self._why[step.name] = why
+        return True
 
     async def restart_steps(self, steps: list[Step]) -> None:
         """The operator restarted these steps (plan restart): their running tasks are killed

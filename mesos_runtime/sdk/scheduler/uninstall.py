@@ -28,7 +28,13 @@ from mesos_runtime.scheduler.offers import reservation_id_of
 from mesos_runtime.scheduler.reservations import unreserve_operations
 from mesos_runtime.sdk.plan import Phase, Plan, Status, Step
 from mesos_runtime.sdk.spec import Strategy
-from mesos_runtime.wire.mesos import Offer, TaskState, TaskStatus
+from mesos_runtime.wire.mesos import (
+    AGENT_AWAY_STATES,
+    AGENT_GONE_STATES,
+    Offer,
+    TaskState,
+    TaskStatus,
+)
 from mesos_runtime.wire.resources import Resources
 from mesos_runtime.wire.scheduler import Subscribed
 
@@ -49,16 +55,8 @@ PROBE_INTERVAL = 5.0
 PROBE_SUFFIX = ".uninstall-probe"  # a task id no task of the service ever has
 
 # a task in these states is on an agent that is not there: nothing left to kill
-_AGENT_AWAY = frozenset(
-    {
-        TaskState.TASK_UNREACHABLE,
-        TaskState.TASK_LOST,
-        TaskState.TASK_GONE,
-        TaskState.TASK_GONE_BY_OPERATOR,
-        TaskState.TASK_UNKNOWN,
-    }
-)
-_GONE = frozenset({TaskState.TASK_GONE, TaskState.TASK_GONE_BY_OPERATOR})
+# (or unknown to the master: a task it never heard of is not there to kill either)
+_AGENT_AWAY = AGENT_AWAY_STATES | {TaskState.TASK_UNKNOWN}
 
 
 def _not_killed(state: TaskState, agent: str) -> str:
@@ -225,7 +223,7 @@ class Uninstaller(Framework):
             step.message = f"not removed: reservation {rid}{host}: its agent {agent} is unreachable"
             self.left.append(f"reservation {rid}{host} (agent {agent} unreachable)")
             log.warning("%s: %s", self.cfg.service_name, step.message)
-        elif status.state in _GONE:
+        elif status.state in AGENT_GONE_STATES:
             step.message = f"gone with its agent {agent}{host} ({status.state.value})"
         else:
             return  # its agent is there (or unknown to the master): wait for its offers
