@@ -1,6 +1,7 @@
 """The scheduler library as the base of service schedulers, against a real master and
 agent: a restarted scheduler adopts its running tasks, RESERVE → CREATE → LAUNCH and
-DESTROY → UNRESERVE, SUPPRESS/REVIVE, UPDATE_FRAMEWORK, a failing hook."""
+DESTROY → UNRESERVE, SUPPRESS/REVIVE (demand changes that cross on the wire end with
+the master doing what the newest demand says), UPDATE_FRAMEWORK, a failing hook."""
 
 from __future__ import annotations
 
@@ -269,6 +270,55 @@ async def test_a_suppressed_scheduler_gets_no_offers_until_it_revives(
             await demand.update(client, wanted=True)
             async with asyncio.timeout(30):
                 await framework.got_offer.wait()
+        finally:
+            framework.stop()
+            await runner
+
+
+async def test_work_that_appears_while_a_suppress_is_on_its_way_is_offered(
+    cluster: daemons.Daemon,
+) -> None:
+    framework = Counting()
+    demand = OfferDemand()
+    async with SchedulerClient(cluster.address, framework_info("crossing")) as client:
+        runner = asyncio.create_task(run(client, framework, teardown=True))
+        try:
+            async with asyncio.timeout(30):
+                await framework.got_offer.wait()
+            framework.got_offer.clear()
+            # nothing to do, then (before the SUPPRESS has landed) something to do
+            await asyncio.gather(
+                demand.update(client, wanted=False), demand.update(client, wanted=True)
+            )
+            async with asyncio.timeout(30):
+                await framework.got_offer.wait()
+            assert not demand.suppressed
+        finally:
+            framework.stop()
+            await runner
+
+
+async def test_a_revive_put_off_by_its_rate_limit_is_not_sent_once_the_work_is_gone(
+    cluster: daemons.Daemon,
+) -> None:
+    framework = Counting()
+    demand = OfferDemand(min_revive_interval=0.5)
+    async with SchedulerClient(cluster.address, framework_info("put-off")) as client:
+        runner = asyncio.create_task(run(client, framework, teardown=True))
+        try:
+            async with asyncio.timeout(30):
+                await framework.got_offer.wait()
+            await demand.update(client, wanted=True, new_work=True)  # revives now
+            await demand.update(client, wanted=False)  # suppresses
+            await demand.update(client, wanted=True, new_work=True)  # put off: revived too recently
+            await demand.update(client, wanted=False)  # the work went before it was due
+            await asyncio.sleep(0.3)  # let an offer already in flight arrive
+            before = framework.offer_events
+            # past the put-off revive's time; declined with a 0.2 s filter, an unsuppressed
+            # framework would be offered again at once
+            await asyncio.sleep(1.5)
+            assert framework.offer_events == before
+            assert demand.suppressed
         finally:
             framework.stop()
             await runner
