@@ -154,7 +154,20 @@ class TaskRunner:
             return
         self.ckpt.process = process.checkpoint
         self.ckpt.started_at = time.time()
-        self._save()
+        try:
+            self._save()
+        except OSError as e:
+            # without its checkpoint no restarted agent could find the process again: it
+            # must not run on untracked (disk full, a name too long for the filesystem)
+            process.signal(signal.SIGKILL)
+            await process.wait()
+            self._finish(
+                TaskState.TASK_FAILED,
+                f"Failed to checkpoint the task's process: {e}",
+                StatusReason.REASON_CONTAINER_LAUNCH_FAILED,
+                StatusSource.SOURCE_AGENT,
+            )
+            return
         self.process = process
         self.on_status(TaskState.TASK_RUNNING, None, None, StatusSource.SOURCE_EXECUTOR, None)
         if self._pending_kill is not None:  # a kill arrived while the process was starting

@@ -124,6 +124,14 @@ async def test_a_task_whose_updates_cannot_be_checkpointed_fails_instead_of_stay
         assert update.status.reason is StatusReason.REASON_CONTAINER_LAUNCH_FAILED
         assert "File name too long" in (update.status.message or "")
         await eventually(lambda: not agent.used_resources(), 10, message="resources released")
+        # the failed task's process does not outlive it
+        runners = [
+            runner
+            for executor in agent.frameworks["f1"].executors.values()
+            for runner in getattr(executor.runtime, "runners", {}).values()
+        ]
+        assert runners
+        await eventually(lambda: all(r.done.done() for r in runners), 10, message="task killed")
     finally:
         agent.detach()
         await agent.fetcher.close()
