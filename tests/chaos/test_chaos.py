@@ -15,7 +15,7 @@ import pytest
 from mesos_runtime.wire.mesos import TaskState
 from tests.chaos.conftest import Cluster
 from tests.harness import daemons, zookeeper
-from tests.harness.load_framework import LoadFramework, run_load
+from tests.harness.load_framework import Attempt, LoadFramework, run_load
 
 pytestmark = [pytest.mark.zookeeper, pytest.mark.timeout(180)]
 
@@ -109,14 +109,25 @@ async def test_leading_master_sigkill_fails_over_and_the_framework_resubscribes(
 async def test_agent_sigkill_and_restart_keeps_its_tasks_running(cluster: Cluster) -> None:
     async def restart_busy_agent(load: LoadFramework) -> None:
         ids = cluster.agent_ids()
-        busy = next(a.agent_id for a in load.running_attempts() if a.agent_id in ids)
-        running = [a.task_id for a in load.running_attempts() if a.agent_id == busy]
+
+        # only tasks seen RUNNING: one still launching when the agent dies fails, as in Mesos
+        def seen_running() -> list[Attempt]:
+            return [
+                a
+                for a in load.running_attempts()
+                if a.agent_id in ids and TaskState.TASK_RUNNING in a.states
+            ]
+
+        await wait_for(seen_running, load)
+        busy = seen_running()[0].agent_id
+        running = [a.task_id for a in seen_running() if a.agent_id == busy]
         await asyncio.to_thread(ids[busy].restart)
         load.kept = running  # type: ignore[attr-defined]
 
     load = await under_load(cluster, restart_busy_agent)
     assert_sound(load, cluster)
     # the tasks running on the agent when it was killed finished there, not relaunched
+    assert load.kept  # type: ignore[attr-defined]
     for task_id in load.kept:  # type: ignore[attr-defined]
         assert load.attempts[task_id].states[-1] is TaskState.TASK_FINISHED
 
