@@ -355,11 +355,19 @@ class ServiceScheduler(ApiViews, Framework):
     async def restart_pod(self, instance: str) -> list[str]:
         """Kill the instance's tasks; the recovery plan relaunches them in place."""
         pod, index = self._instance(instance)
-        killed = await self._kill_instance(instance)
         self._recover(pod, index, self.spec.pod(pod).tasks[0].name, "restarted by the operator")
         step = self._recovery_step(instance)
         if step is not None:
             step.tasks = [t.name for t in self.spec.pod(pod).tasks]
+        # the tasks being killed are superseded, in memory before anything awaits: else the
+        # recovery step sees them still running, completes, and nothing is relaunched
+        superseded = {
+            r.task_id: step.name if step else instance for r in self._live_tasks(instance)
+        }
+        self.superseded.update(superseded)
+        for task_id, by in superseded.items():
+            await self.store.put_superseded(task_id, by)
+        killed = await self._kill_instance(instance)
         await self.progress(new_work=True)
         return killed
 
