@@ -56,6 +56,17 @@ pods:
       server: {cmd: exec sleep 86400, cpus: 8, memory: 32}
 """
 
+# replacements of its pods spaced out by min-replace-delay-secs (longer than a replacement
+# takes here, so that the second one is seen waiting)
+SPACED = """name: {{ service.name }}
+pods:
+  app:
+    count: 2
+    replacement-failure-policy: {min-replace-delay-secs: 30}
+    tasks:
+      server: {cmd: exec sleep 86400, cpus: 0.1, memory: 32}
+"""
+
 
 @dataclass
 class Cluster:
@@ -161,6 +172,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     schema = copy.deepcopy(SCHEMA)
     schema["properties"]["service"]["properties"]["name"]["default"] = "stuck"
     make_package(repo / "stuck", spec=STUCK, templates={}, schema=schema)
+    schema = copy.deepcopy(SCHEMA)
+    schema["properties"]["service"]["properties"]["name"]["default"] = "spaced"
+    make_package(repo / "spaced", spec=SPACED, templates={}, schema=schema)
     cluster = Cluster(root / "cluster", env, repo)
     ok(cluster.run("repo", "add", "local", str(repo)))
     # as `cluster up --agents 3`, with short agent ping timeouts so that a killed agent is
@@ -425,6 +439,34 @@ def test_a_failing_atomic_install_leaves_nothing_behind(cluster: Cluster) -> Non
     assert "doomed uninstalled: no tasks, reservations or state left" in result.stderr
     cluster.assert_nothing_left("doomed")
     assert [s["name"] for s in cluster.json("list")] == ["tiny"]
+
+
+def test_replacements_are_spaced_by_min_replace_delay_secs(cluster: Cluster) -> None:
+    ok(cluster.run("install", "spaced", "--yes", "--wait", "--timeout", "120", timeout=180))
+    before = cluster.running("spaced")
+    ok(cluster.run("spaced", "pod", "replace", "app-0"))  # the first goes at once
+    wait_until(
+        lambda: cluster.running("spaced").get("app-0", ("", ""))[0] not in ("", before["app-0"][0]),
+        60, interval=0.5, message="app-0 replaced",
+    )  # fmt: skip
+    ok(cluster.run("spaced", "pod", "replace", "app-1"))
+
+    def delayed() -> str | None:
+        steps = [s for p in cluster.plan("spaced", "recovery")["phases"] for s in p["steps"]]
+        step = next((s for s in steps if s["name"] == "app-1:[server]"), None)
+        message = step["message"] if step else ""
+        return message if "min-replace-delay-secs 30" in message else None
+
+    message = wait_until(delayed, 30, interval=0.3, message="app-1's replacement delayed")
+    assert message.startswith("replacement delayed")
+    assert "app-1" not in cluster.running("spaced")  # killed, and not yet launched again
+    wait_until(
+        lambda: "app-1" in cluster.running("spaced"),
+        90, interval=0.5, message="app-1 replaced once the delay passed",
+    )  # fmt: skip
+    assert cluster.running("spaced")["app-1"][0] != before["app-1"][0]
+    ok(cluster.run("uninstall", "spaced", "--yes", "--timeout", "120", timeout=180))
+    cluster.assert_nothing_left("spaced")
 
 
 def _lose_host(agent: Process) -> None:

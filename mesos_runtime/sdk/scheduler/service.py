@@ -53,8 +53,25 @@ __all__ = ["ServiceScheduler"]
 log = logging.getLogger(__name__)
 
 LAUNCH_BACKOFF_MAX = 30.0  # seconds between relaunches of a task that keeps failing
-# an offer declined while only orphaned reservations elsewhere want offers: refused this long
-IDLE_DECLINE = 60.0
+# how long an unused offer's resources are refused (seconds): briefly while a step wants
+# offers (the next may fit); for as long as the SDK does (14 days) from an agent nothing
+# wants, since new work revives and a REVIVE clears every filter
+SHORT_DECLINE = 5.0
+LONG_DECLINE = 14 * 24 * 3600.0
+# orphans written before their agent was kept: any agent may hold them
+UNKNOWN_ORPHAN_DECLINE = 60.0
+
+
+def decline_seconds(agent_id: str, steps_want: bool, orphan_agents: set[str | None]) -> float:
+    """How long to refuse an offer nothing used. While only orphaned reservations want
+    offers, an agent holding none of them is filtered long (it was declined every 60 s
+    while the orphans' agents were away); the agents holding them briefly: their
+    reservations come in their next offer."""
+    if steps_want or agent_id in orphan_agents:
+        return SHORT_DECLINE
+    if None in orphan_agents:
+        return UNKNOWN_ORPHAN_DECLINE
+    return LONG_DECLINE
 
 
 def _permanent_loss(status: TaskStatus) -> str | None:
@@ -112,6 +129,10 @@ class ServiceScheduler(ApiViews, Framework):
         self._why: dict[str, str] = {}  # the last reason an offer did not serve a step
         # instance -> (consecutive failures, when the last was, why): the relaunch backoff
         self._failures: dict[str, tuple[int, float, str]] = {}
+        # instances placed afresh (replaced) not yet launched, and when the last replacement
+        # launched: `min-replace-delay-secs` spaces replacements out (in memory, as the SDK)
+        self._replacing: set[str] = set()
+        self._last_replacement = float("-inf")
 
     # --- loading and the target configuration ---------------------------------------------
 
@@ -295,15 +316,18 @@ class ServiceScheduler(ApiViews, Framework):
                     operations.extend(result.operations)
                     step.status, step.message = Status.STARTING, None
                     self._time(step, "launched")
+                    if step.asset in self._replacing:
+                        self._replacing.discard(step.asset)
+                        self._last_replacement = time.monotonic()
                 if operations:
                     await client.accept([offer.id], operations, filters=1)
                     for rid in released:
                         self.orphans.pop(rid, None)
                         await self.store.remove_orphan(rid)
                 else:
-                    # only orphans to release, elsewhere: this agent need not offer for a
-                    # while (new work revives, which clears the filter)
-                    await client.decline([offer.id], 5 if wanted else IDLE_DECLINE)
+                    orphan_agents = {o.agent_id for o in self.orphans.values()}
+                    refuse = decline_seconds(offer.agent_id.value, bool(wanted), orphan_agents)
+                    await client.decline([offer.id], refuse)
             await self._save_plans()
         await self.progress()
 
@@ -399,6 +423,7 @@ class ServiceScheduler(ApiViews, Framework):
             )
             self.pods[instance] = record
             await self.store.put_pod(record)
+        self._replacing.add(instance)
         for tracked in list(self.tracker.records.values()):
             where = self._task_of(tracked)
             gone = tracked.status is not None and tracked.status.state in AGENT_AWAY_STATES
@@ -575,7 +600,24 @@ class ServiceScheduler(ApiViews, Framework):
             if s.status is Status.PENDING
             and (not self._blocked(s) or self._awaiting_room(s))
             and not self._backing_off(s)
+            and not self._replace_delayed(s)
         ]
+
+    def _replace_delayed(self, step: Step) -> bool:
+        """A replacement launches only `min-replace-delay-secs` (its pod's) after the last
+        replacement of any pod launched, as the SDK spaces out PERMANENT recoveries: a run
+        of lost agents does not move every pod at once."""
+        if step.asset not in self._replacing:
+            return False
+        delay = self.spec.pod(step.pod).replacement_failure_policy.min_replace_delay_secs
+        left = self._last_replacement + delay - time.monotonic()
+        if left <= 0:
+            return False
+        message = f"replacement delayed {left:.0f}s more (min-replace-delay-secs {delay:g})"
+        if not (step.message or "").startswith("replacement delayed"):
+            log.info("%s: %s", step.name, message)
+        step.message = message
+        return True
 
     def _failed(self, instance: str, why: str) -> None:
         count = self._failures.get(instance, (0, 0.0, ""))[0] + 1
