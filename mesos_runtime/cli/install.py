@@ -17,6 +17,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from mesos_runtime.sdk.plan import PlanError
+from mesos_runtime.sdk.plans import check_change
+from mesos_runtime.sdk.spec import SpecError, load_spec
 from mesos_runtime.universe.artifacts import ArtifactStore
 from mesos_runtime.universe.install import (
     InstallError,
@@ -362,6 +365,23 @@ def list_services(json_output: JsonOption = False) -> None:
     )
 
 
+def _check_rollable(plan: InstallPlan, app: dict[str, Any]) -> None:
+    """Refuse, before anything changes, a revision the scheduler would refuse to roll out
+    (a pod removed or shrunk, its volumes changed): it would exit on every restart, and
+    Marathon restart it forever, while the old revision's label said it was rolling out."""
+    try:
+        current = load_spec(str((app.get("env") or {}).get("SERVICE_SPEC", "")), "current")
+    except SpecError:
+        return  # not a spec this CLI rendered: the scheduler judges it
+    try:
+        check_change(current, plan.rendered.spec)
+    except PlanError as e:
+        fail(
+            f"{plan.name}: revision {plan.record.current.revision} cannot be rolled out: {e}; "
+            "nothing changed"
+        )
+
+
 def _roll_out(plan: InstallPlan, marathon: Marathon, wait: bool, timeout: float) -> None:
     answer = marathon.update(plan.name, {"env": plan.app["env"], "labels": plan.app["labels"],
                                 "fetch": plan.app["fetch"], "cmd": plan.app["cmd"]})  # fmt: skip
@@ -393,7 +413,7 @@ def update(  # noqa: PLR0917 - typer maps each option to a parameter
 ) -> None:
     """Change a service's options (merged with the stored ones): the pods roll one by one."""
     marathon = _marathon()
-    record, _app = _installed(marathon, name)
+    record, app = _installed(marathon, name)
     package = find(record.package, package_version or record.package_version)
     given = _given(options_file)
     with universe_errors():
@@ -401,6 +421,7 @@ def update(  # noqa: PLR0917 - typer maps each option to a parameter
             record, package, given, _target(package, mirror, dry_run=False),
             action="update", replace=replace,
         )  # fmt: skip
+    _check_rollable(plan, app)
     if json_output:
         _show_plan(plan, True)
     _roll_out(plan, marathon, wait, timeout)
@@ -417,7 +438,7 @@ def rollback(
 ) -> None:
     """Return a service to the options (and package version) of an earlier revision."""
     marathon = _marathon()
-    record, _app = _installed(marathon, name)
+    record, app = _installed(marathon, name)
     if revision is None:
         if len(record.revisions) < 2:
             fail(f"{name} has only revision {record.current.revision}: nothing to roll back to")
@@ -432,6 +453,7 @@ def rollback(
             record, package, old.options, _target(package, mirror, dry_run=False),
             action=f"rollback to {revision}", replace=True,
         )  # fmt: skip
+    _check_rollable(plan, app)
     _roll_out(plan, marathon, wait, timeout)
 
 

@@ -383,6 +383,17 @@ def test_update_rolls_out_rollback_restores_and_history_numbers_them(
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"app": {"count": 0}}))
     refused(cluster.run("update", "tiny", "--options", str(bad)), "app.count: 0 is less than")
+    # what the scheduler could not roll out is refused before anything changes
+    shrink = tmp_path / "shrink.json"
+    shrink.write_text(json.dumps({"app": {"count": 2}}))
+    refused(
+        cluster.run("update", "tiny", "--options", str(shrink)),
+        "tiny: revision 4 cannot be rolled out: pods.app.count: cannot shrink from 3 to 2",
+        "nothing changed",
+    )
+    refused(cluster.run("rollback", "tiny", "1"), "cannot shrink from 3 to 2")
+    unchanged = cluster.app("tiny")
+    assert unchanged is not None and unchanged["labels"] == app["labels"]
     ok(cluster.run("rollback", "tiny", "--wait", "--timeout", "120", timeout=180))
     app = cluster.app("tiny")
     assert app is not None

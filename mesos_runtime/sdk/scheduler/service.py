@@ -29,9 +29,9 @@ from mesos_runtime.scheduler.offers import reservation_id_of
 from mesos_runtime.scheduler.reservations import unreserve_operations
 from mesos_runtime.scheduler.state import TaskRecord
 from mesos_runtime.sdk.context import PodInstance
-from mesos_runtime.sdk.plan import Phase, Plan, PlanError, Status, Step
-from mesos_runtime.sdk.plans import build_plan, step_name
-from mesos_runtime.sdk.spec import Goal, PodSpec, ServiceSpec, Strategy
+from mesos_runtime.sdk.plan import Phase, Plan, Status, Step
+from mesos_runtime.sdk.plans import build_plan, check_change, step_name
+from mesos_runtime.sdk.spec import Goal, ServiceSpec, Strategy
 from mesos_runtime.wire.mesos import (
     AGENT_AWAY_STATES,
     AGENT_GONE_STATES,
@@ -173,27 +173,9 @@ class ServiceScheduler(ApiViews, Framework):
             await self.store.put_plan(name, plan)
 
     def _check_change(self, target: TargetConfig) -> None:
-        """Refuse what a rolling update cannot do to deployed pods: remove one, shrink its
-        count, or change its volumes (Mesos cannot resize a persistent volume, and a new
-        one would lose the data)."""
         from mesos_runtime.sdk.spec import load_spec
 
-        old = load_spec(target.spec, "the stored target configuration")
-        for pod in old.pods:
-            try:
-                new = self.spec.pod(pod.name)
-            except KeyError:
-                raise PlanError(f"pods.{pod.name}: a deployed pod cannot be removed") from None
-            if new.count < pod.count:
-                raise PlanError(
-                    f"pods.{pod.name}.count: cannot shrink from {pod.count} to {new.count}"
-                )
-            before, after = _volumes_of(pod), _volumes_of(new)
-            if before != after:
-                raise PlanError(
-                    f"pods.{pod.name}: the volumes of a deployed pod cannot change "
-                    f"(from {_show_volumes(before)} to {_show_volumes(after)})"
-                )
+        check_change(load_spec(target.spec, "the stored target configuration"), self.spec)
 
     def plan_view(self, name: str) -> Plan:
         if name == "update" and "update" not in self.plans:
@@ -889,17 +871,6 @@ class ServiceScheduler(ApiViews, Framework):
                 )
             pods.append({"name": pod.name, "instances": instances})
         return {"service": self.cfg.service_name, "pods": pods}
-
-
-def _volumes_of(pod: PodSpec) -> list[tuple[str, str, str, float]]:
-    return sorted(
-        (v.name, v.path, v.type.value, float(v.size))
-        for v in [*pod.volumes, *(v for t in pod.tasks for v in t.volumes)]
-    )
-
-
-def _show_volumes(volumes: list[tuple[str, str, str, float]]) -> str:
-    return ", ".join(f"{n} ({p}, {s:g} MB)" for n, p, _t, s in volumes) or "none"
 
 
 def _describe(status: TaskStatus) -> str:
