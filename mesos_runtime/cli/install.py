@@ -15,7 +15,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
+from mesos_runtime.sdk.plan import PlanError
+from mesos_runtime.sdk.plans import check_change
+from mesos_runtime.sdk.spec import SpecError, load_spec
 from mesos_runtime.universe.artifacts import ArtifactStore
 from mesos_runtime.universe.install import (
     InstallError,
@@ -164,6 +168,7 @@ def _installed(marathon: Marathon, name: str) -> tuple[ServiceRecord, dict[str, 
 
 
 UNINSTALL_PHASES = {"kill-tasks", "unreserve-resources", "deregister-service"}
+UNINSTALL_TIMEOUT = 300.0  # seconds the uninstall plan is given by default
 
 
 def _plan_fetcher(name: str, spec: str | None = None, uninstalling: bool = False) -> Any:
@@ -206,18 +211,20 @@ def _plan_fetcher(name: str, spec: str | None = None, uninstalling: bool = False
 
 def _wait(
     name: str, timeout: float, what: str, spec: str | None = None, uninstalling: bool = False
-) -> bool:
+) -> tuple[bool, dict[str, Any] | None]:
+    """Follow the plan until COMPLETE or `timeout`, saying which on stderr: whether it
+    completed, and the last plan seen (None when the scheduler never answered)."""
     fetch = _plan_fetcher(name, spec, uninstalling)
     last = watch_plan(fetch, timeout, live=sys.stderr.isatty())
     if last is not None and last.get("status") == "COMPLETE":
         err.print(f"{name}: {what} plan COMPLETE")
-        return True
+        return True, last
     if last is None:
         err.print(f"[red]{name}: its scheduler did not register within {timeout:.0f}s[/]")
     else:
         err.print(plan_text(last), markup=False)
         err.print(f"[red]{name}: {what} plan {last.get('status')} after {timeout:.0f}s[/]")
-    return False
+    return False, last
 
 
 # --- the commands ------------------------------------------------------------------------
@@ -265,7 +272,12 @@ def install(  # noqa: PLR0917 - typer maps each option to a parameter
     wait: WaitOption = False,
     timeout: TimeoutOption = 600.0,
     atomic: Annotated[
-        bool, typer.Option("--atomic", help="With --wait: uninstall again if it does not deploy.")
+        bool,
+        typer.Option(
+            "--atomic",
+            help="Wait (as --wait), and uninstall again if it does not deploy in time: "
+            "no app, task, reservation or state is left of a failed install.",
+        ),
     ] = False,
     mirror: MirrorOption = None,
     json_output: JsonOption = False,
@@ -302,10 +314,13 @@ def install(  # noqa: PLR0917 - typer maps each option to a parameter
         _show_plan(plan, json_output)
         return
     out.print(f"installing {plan.name} ({package.name} {package.version})", markup=False)
-    if wait and not _wait(plan.name, timeout, "deploy", plan.app["env"]["SERVICE_SPEC"]):
+    wait = wait or atomic
+    if wait and not _wait(plan.name, timeout, "deploy", plan.app["env"]["SERVICE_SPEC"])[0]:
         if atomic:
-            err.print(f"--atomic: uninstalling {plan.name}")
-            _uninstall(marathon, plan.name, timeout=min(timeout, 300.0))
+            err.print(f"--atomic: uninstalling {plan.name}", markup=False)
+            # the uninstall has its own budget: a short deploy timeout must not cut it short
+            left = _uninstall(marathon, plan.name, timeout=UNINSTALL_TIMEOUT)
+            _report_uninstall(plan.name, left, err)
         fail(f"{plan.name} did not deploy within {timeout:.0f}s")
     if package.manifest.post_install_notes:
         out.print(package.manifest.post_install_notes, markup=False)
@@ -350,6 +365,23 @@ def list_services(json_output: JsonOption = False) -> None:
     )
 
 
+def _check_rollable(plan: InstallPlan, app: dict[str, Any]) -> None:
+    """Refuse, before anything changes, a revision the scheduler would refuse to roll out
+    (a pod removed or shrunk, its volumes changed): it would exit on every restart, and
+    Marathon restart it forever, while the old revision's label said it was rolling out."""
+    try:
+        current = load_spec(str((app.get("env") or {}).get("SERVICE_SPEC", "")), "current")
+    except SpecError:
+        return  # not a spec this CLI rendered: the scheduler judges it
+    try:
+        check_change(current, plan.rendered.spec)
+    except PlanError as e:
+        fail(
+            f"{plan.name}: revision {plan.record.current.revision} cannot be rolled out: {e}; "
+            "nothing changed"
+        )
+
+
 def _roll_out(plan: InstallPlan, marathon: Marathon, wait: bool, timeout: float) -> None:
     answer = marathon.update(plan.name, {"env": plan.app["env"], "labels": plan.app["labels"],
                                 "fetch": plan.app["fetch"], "cmd": plan.app["cmd"]})  # fmt: skip
@@ -361,7 +393,7 @@ def _roll_out(plan: InstallPlan, marathon: Marathon, wait: bool, timeout: float)
     if not wait:
         return
     marathon.wait_deployment(answer, timeout)
-    if not _wait(plan.name, timeout, "deploy", plan.app["env"]["SERVICE_SPEC"]):
+    if not _wait(plan.name, timeout, "deploy", plan.app["env"]["SERVICE_SPEC"])[0]:
         fail(f"{plan.name}: revision {plan.record.current.revision} did not roll out in time")
 
 
@@ -381,7 +413,7 @@ def update(  # noqa: PLR0917 - typer maps each option to a parameter
 ) -> None:
     """Change a service's options (merged with the stored ones): the pods roll one by one."""
     marathon = _marathon()
-    record, _app = _installed(marathon, name)
+    record, app = _installed(marathon, name)
     package = find(record.package, package_version or record.package_version)
     given = _given(options_file)
     with universe_errors():
@@ -389,6 +421,7 @@ def update(  # noqa: PLR0917 - typer maps each option to a parameter
             record, package, given, _target(package, mirror, dry_run=False),
             action="update", replace=replace,
         )  # fmt: skip
+    _check_rollable(plan, app)
     if json_output:
         _show_plan(plan, True)
     _roll_out(plan, marathon, wait, timeout)
@@ -405,7 +438,7 @@ def rollback(
 ) -> None:
     """Return a service to the options (and package version) of an earlier revision."""
     marathon = _marathon()
-    record, _app = _installed(marathon, name)
+    record, app = _installed(marathon, name)
     if revision is None:
         if len(record.revisions) < 2:
             fail(f"{name} has only revision {record.current.revision}: nothing to roll back to")
@@ -420,6 +453,7 @@ def rollback(
             record, package, old.options, _target(package, mirror, dry_run=False),
             action=f"rollback to {revision}", replace=True,
         )  # fmt: skip
+    _check_rollable(plan, app)
     _roll_out(plan, marathon, wait, timeout)
 
 
@@ -462,9 +496,33 @@ def _compact(options: dict[str, Any], prefix: str = "") -> str:
     return " ".join(parts) or "(defaults)"
 
 
-def _leftovers(name: str, store: str | None) -> list[str]:
-    """What is still there of the service: its framework, tasks, reservations (as the
-    master reports them) and its file store."""
+def _not_removed(plan: dict[str, Any] | None) -> list[str]:
+    """What the uninstall plan names as not removed (a task or reservation on an agent that
+    is not there), or, when it did not complete, what it had not yet removed."""
+    if plan is None:
+        return []
+    left = []
+    for phase in plan.get("phases", []):
+        kind = {"kill-tasks": "task", "unreserve-resources": "reservation"}.get(phase.get("name"))
+        if kind is None:
+            continue
+        for step in phase.get("steps", []):
+            message = str(step.get("message") or "")
+            if message.startswith("not removed: "):  # names the reservation and its host
+                left.append(message.removeprefix("not removed: "))
+            elif message.startswith("not killed: "):
+                left.append(f"task {step.get('name')}: {message.removeprefix('not killed: ')}")
+            elif step.get("status") != "COMPLETE":
+                where = f" on {message}" if kind == "reservation" and message else ""
+                left.append(f"{kind} {step.get('name')}{where} (not yet removed)")
+    return left
+
+
+def _leftovers(name: str, store: str | None, seen_plan: bool) -> list[str]:
+    """What is still there of the service as the master and the file system show it: its
+    framework, its stored state, and (when no uninstall plan was seen to say better) its
+    reservations on the registered agents. An agent that is away is in neither: only the
+    uninstall plan can name what is left there."""
     doc = master_state(_master())
     role = f"{name}-role"
     left = []
@@ -478,41 +536,51 @@ def _leftovers(name: str, store: str | None) -> list[str]:
         if framework.get("name") == name:
             tasks = len(framework.get("tasks", []))
             left.append(f"framework {framework.get('id')} ({tasks} tasks)")
-    for agent in doc.get("slaves", []):
-        reserved = (agent.get("reserved_resources") or {}).get(role)
-        if reserved:
-            left.append(f"reservation for {role} on {agent.get('hostname')}: {reserved}")
+    if not seen_plan:
+        for agent in doc.get("slaves", []):
+            reserved = (agent.get("reserved_resources") or {}).get(role)
+            if reserved:
+                left.append(f"reservation for {role} on {agent.get('hostname')}: {reserved}")
     return left
 
 
 def _uninstall(marathon: Marathon, name: str, timeout: float) -> list[str]:
+    """Run the uninstall plan, delete the app; what could not be removed, by name."""
     app = marathon.app(name)
     if app is None:
         return []
     answer = marathon.update(name, uninstall_definition(app))
     marathon.wait_deployment(answer, timeout)
-    done = _wait(name, timeout, "uninstall", uninstalling=True)
+    complete, last = _wait(name, timeout, "uninstall", uninstalling=True)
     marathon.wait_deployment(marathon.delete(name), 60)
-    left = _leftovers(name, (app.get("env") or {}).get("SERVICE_STORE"))
-    if not done:
-        left.insert(0, "the uninstall plan did not complete")
+    left = _not_removed(last)
+    left += _leftovers(name, (app.get("env") or {}).get("SERVICE_STORE"), last is not None)
+    if not complete:
+        left.insert(0, f"the uninstall plan did not complete within {timeout:.0f}s")
     return left
+
+
+def _report_uninstall(name: str, left: list[str], console: Console) -> None:
+    if left:
+        for item in left:
+            err.print(f"could not remove: {item}", markup=False)
+    else:
+        console.print(f"{name} uninstalled: no tasks, reservations or state left", markup=False)
 
 
 def uninstall(
     name: Annotated[str, typer.Argument(help="The installed service.")],
     yes: YesOption = False,
-    timeout: TimeoutOption = 300.0,
+    timeout: TimeoutOption = UNINSTALL_TIMEOUT,
 ) -> None:
     """Remove a service: its scheduler kills its tasks, destroys its volumes, unreserves
-    its resources and wipes its state; then its Marathon app is deleted."""
+    its resources and wipes its state; then its Marathon app is deleted. What it could not
+    remove (on an agent that is unreachable) is named."""
     marathon = _marathon()
     _installed(marathon, name)
     if not yes and sys.stdin.isatty() and not typer.confirm(f"Uninstall {name}?", err=True):
         fail("not uninstalled")
     left = _uninstall(marathon, name, timeout)
+    _report_uninstall(name, left, out)
     if left:
-        for item in left:
-            err.print(f"could not remove: {item}", markup=False)
         fail(f"{name} uninstalled, but {len(left)} thing(s) remain (listed above)")
-    out.print(f"{name} uninstalled: no tasks, reservations or state left", markup=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from .plan import Phase, Plan, PlanError, Step
 from .spec import PhaseSpec, PlanSpec, PodSpec, ServiceSpec, Strategy
 
-__all__ = ["build_plan", "plan_names", "step_name"]
+__all__ = ["build_plan", "check_change", "plan_names", "step_name"]
 
 
 def step_name(pod: str, index: int, tasks: list[str]) -> str:
@@ -60,3 +60,35 @@ def _phase(pod: PodSpec, phase: PhaseSpec) -> Phase:
                 Step(name=step_name(pod.name, index, tasks), pod=pod.name, index=index, tasks=tasks)
             )
     return Phase(name=phase.name, strategy=phase.strategy, steps=steps)
+
+
+def check_change(old: ServiceSpec, new: ServiceSpec) -> None:
+    """Refuse what a rolling update cannot do to deployed pods: remove one, shrink its
+    count, or change its volumes (Mesos cannot resize a persistent volume, and a new one
+    would lose the data). The scheduler refuses such a target; the CLI before rolling out."""
+    for pod in old.pods:
+        try:
+            after = new.pod(pod.name)
+        except KeyError:
+            raise PlanError(f"pods.{pod.name}: a deployed pod cannot be removed") from None
+        if after.count < pod.count:
+            raise PlanError(
+                f"pods.{pod.name}.count: cannot shrink from {pod.count} to {after.count}"
+            )
+        before_volumes, after_volumes = _volumes_of(pod), _volumes_of(after)
+        if before_volumes != after_volumes:
+            raise PlanError(
+                f"pods.{pod.name}: the volumes of a deployed pod cannot change "
+                f"(from {_show_volumes(before_volumes)} to {_show_volumes(after_volumes)})"
+            )
+
+
+def _volumes_of(pod: PodSpec) -> list[tuple[str, str, str, float]]:
+    return sorted(
+        (v.name, v.path, v.type.value, float(v.size))
+        for v in [*pod.volumes, *(v for t in pod.tasks for v in t.volumes)]
+    )
+
+
+def _show_volumes(volumes: list[tuple[str, str, str, float]]) -> str:
+    return ", ".join(f"{n} ({p}, {s:g} MB)" for n, p, _t, s in volumes) or "none"

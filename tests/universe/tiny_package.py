@@ -1,5 +1,6 @@
 """A tiny package written on the fly for the universe's tests: one pod, one template,
-artifacts given by the test (a URL on a loopback server, a small Maven library, ...)."""
+artifacts given by the test (a URL on a loopback server, a small Maven library, ...). It
+runs for real under `infinity-scheduler`: each task shows its rendered config and stays up."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ pods:
     count: {{ options.app.count }}
     tasks:
       server:
-        cmd: cat app.conf
+        cmd: cat app.conf && exec sleep 86400
         cpus: 0.1
         memory: 32
         ports: {http: {port: 0}}

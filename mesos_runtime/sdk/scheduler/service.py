@@ -29,9 +29,9 @@ from mesos_runtime.scheduler.offers import reservation_id_of
 from mesos_runtime.scheduler.reservations import unreserve_operations
 from mesos_runtime.scheduler.state import TaskRecord
 from mesos_runtime.sdk.context import PodInstance
-from mesos_runtime.sdk.plan import Phase, Plan, PlanError, Status, Step
-from mesos_runtime.sdk.plans import build_plan, step_name
-from mesos_runtime.sdk.spec import Goal, PodSpec, ServiceSpec, Strategy
+from mesos_runtime.sdk.plan import Phase, Plan, Status, Step
+from mesos_runtime.sdk.plans import build_plan, check_change, step_name
+from mesos_runtime.sdk.spec import Goal, ServiceSpec, Strategy
 from mesos_runtime.wire.mesos import (
     AGENT_AWAY_STATES,
     AGENT_GONE_STATES,
@@ -53,8 +53,25 @@ __all__ = ["ServiceScheduler"]
 log = logging.getLogger(__name__)
 
 LAUNCH_BACKOFF_MAX = 30.0  # seconds between relaunches of a task that keeps failing
-# an offer declined while only orphaned reservations elsewhere want offers: refused this long
-IDLE_DECLINE = 60.0
+# how long an unused offer's resources are refused (seconds): briefly while a step wants
+# offers (the next may fit); for as long as the SDK does (14 days) from an agent nothing
+# wants, since new work revives and a REVIVE clears every filter
+SHORT_DECLINE = 5.0
+LONG_DECLINE = 14 * 24 * 3600.0
+# orphans written before their agent was kept: any agent may hold them
+UNKNOWN_ORPHAN_DECLINE = 60.0
+
+
+def decline_seconds(agent_id: str, steps_want: bool, orphan_agents: set[str | None]) -> float:
+    """How long to refuse an offer nothing used. While only orphaned reservations want
+    offers, an agent holding none of them is filtered long (it was declined every 60 s
+    while the orphans' agents were away); the agents holding them briefly: their
+    reservations come in their next offer."""
+    if steps_want or agent_id in orphan_agents:
+        return SHORT_DECLINE
+    if None in orphan_agents:
+        return UNKNOWN_ORPHAN_DECLINE
+    return LONG_DECLINE
 
 
 def _permanent_loss(status: TaskStatus) -> str | None:
@@ -112,6 +129,10 @@ class ServiceScheduler(ApiViews, Framework):
         self._why: dict[str, str] = {}  # the last reason an offer did not serve a step
         # instance -> (consecutive failures, when the last was, why): the relaunch backoff
         self._failures: dict[str, tuple[int, float, str]] = {}
+        # instances placed afresh (replaced) not yet launched, and when the last replacement
+        # launched: `min-replace-delay-secs` spaces replacements out (in memory, as the SDK)
+        self._replacing: set[str] = set()
+        self._last_replacement = float("-inf")
 
     # --- loading and the target configuration ---------------------------------------------
 
@@ -152,27 +173,9 @@ class ServiceScheduler(ApiViews, Framework):
             await self.store.put_plan(name, plan)
 
     def _check_change(self, target: TargetConfig) -> None:
-        """Refuse what a rolling update cannot do to deployed pods: remove one, shrink its
-        count, or change its volumes (Mesos cannot resize a persistent volume, and a new
-        one would lose the data)."""
         from mesos_runtime.sdk.spec import load_spec
 
-        old = load_spec(target.spec, "the stored target configuration")
-        for pod in old.pods:
-            try:
-                new = self.spec.pod(pod.name)
-            except KeyError:
-                raise PlanError(f"pods.{pod.name}: a deployed pod cannot be removed") from None
-            if new.count < pod.count:
-                raise PlanError(
-                    f"pods.{pod.name}.count: cannot shrink from {pod.count} to {new.count}"
-                )
-            before, after = _volumes_of(pod), _volumes_of(new)
-            if before != after:
-                raise PlanError(
-                    f"pods.{pod.name}: the volumes of a deployed pod cannot change "
-                    f"(from {_show_volumes(before)} to {_show_volumes(after)})"
-                )
+        check_change(load_spec(target.spec, "the stored target configuration"), self.spec)
 
     def plan_view(self, name: str) -> Plan:
         if name == "update" and "update" not in self.plans:
@@ -295,15 +298,18 @@ class ServiceScheduler(ApiViews, Framework):
                     operations.extend(result.operations)
                     step.status, step.message = Status.STARTING, None
                     self._time(step, "launched")
+                    if step.asset in self._replacing:
+                        self._replacing.discard(step.asset)
+                        self._last_replacement = time.monotonic()
                 if operations:
                     await client.accept([offer.id], operations, filters=1)
                     for rid in released:
                         self.orphans.pop(rid, None)
                         await self.store.remove_orphan(rid)
                 else:
-                    # only orphans to release, elsewhere: this agent need not offer for a
-                    # while (new work revives, which clears the filter)
-                    await client.decline([offer.id], 5 if wanted else IDLE_DECLINE)
+                    orphan_agents = {o.agent_id for o in self.orphans.values()}
+                    refuse = decline_seconds(offer.agent_id.value, bool(wanted), orphan_agents)
+                    await client.decline([offer.id], refuse)
             await self._save_plans()
         await self.progress()
 
@@ -355,11 +361,19 @@ class ServiceScheduler(ApiViews, Framework):
     async def restart_pod(self, instance: str) -> list[str]:
         """Kill the instance's tasks; the recovery plan relaunches them in place."""
         pod, index = self._instance(instance)
-        killed = await self._kill_instance(instance)
         self._recover(pod, index, self.spec.pod(pod).tasks[0].name, "restarted by the operator")
         step = self._recovery_step(instance)
         if step is not None:
             step.tasks = [t.name for t in self.spec.pod(pod).tasks]
+        # the tasks being killed are superseded, in memory before anything awaits: else the
+        # recovery step sees them still running, completes, and nothing is relaunched
+        superseded = {
+            r.task_id: step.name if step else instance for r in self._live_tasks(instance)
+        }
+        self.superseded.update(superseded)
+        for task_id, by in superseded.items():
+            await self.store.put_superseded(task_id, by)
+        killed = await self._kill_instance(instance)
         await self.progress(new_work=True)
         return killed
 
@@ -391,6 +405,7 @@ class ServiceScheduler(ApiViews, Framework):
             )
             self.pods[instance] = record
             await self.store.put_pod(record)
+        self._replacing.add(instance)
         for tracked in list(self.tracker.records.values()):
             where = self._task_of(tracked)
             gone = tracked.status is not None and tracked.status.state in AGENT_AWAY_STATES
@@ -567,7 +582,24 @@ class ServiceScheduler(ApiViews, Framework):
             if s.status is Status.PENDING
             and (not self._blocked(s) or self._awaiting_room(s))
             and not self._backing_off(s)
+            and not self._replace_delayed(s)
         ]
+
+    def _replace_delayed(self, step: Step) -> bool:
+        """A replacement launches only `min-replace-delay-secs` (its pod's) after the last
+        replacement of any pod launched, as the SDK spaces out PERMANENT recoveries: a run
+        of lost agents does not move every pod at once."""
+        if step.asset not in self._replacing:
+            return False
+        delay = self.spec.pod(step.pod).replacement_failure_policy.min_replace_delay_secs
+        left = self._last_replacement + delay - time.monotonic()
+        if left <= 0:
+            return False
+        message = f"replacement delayed {left:.0f}s more (min-replace-delay-secs {delay:g})"
+        if not (step.message or "").startswith("replacement delayed"):
+            log.info("%s: %s", step.name, message)
+        step.message = message
+        return True
 
     def _failed(self, instance: str, why: str) -> None:
         count = self._failures.get(instance, (0, 0.0, ""))[0] + 1
@@ -839,17 +871,6 @@ class ServiceScheduler(ApiViews, Framework):
                 )
             pods.append({"name": pod.name, "instances": instances})
         return {"service": self.cfg.service_name, "pods": pods}
-
-
-def _volumes_of(pod: PodSpec) -> list[tuple[str, str, str, float]]:
-    return sorted(
-        (v.name, v.path, v.type.value, float(v.size))
-        for v in [*pod.volumes, *(v for t in pod.tasks for v in t.volumes)]
-    )
-
-
-def _show_volumes(volumes: list[tuple[str, str, str, float]]) -> str:
-    return ", ".join(f"{n} ({p}, {s:g} MB)" for n, p, _t, s in volumes) or "none"
 
 
 def _describe(status: TaskStatus) -> str:
