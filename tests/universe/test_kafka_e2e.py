@@ -287,6 +287,7 @@ def test_a_lost_agents_broker_is_replaced_on_another_host_and_data_survives(
     )
     agent = next(a for a in cluster.state.agents if a.ip == host)
     _lose_host(agent)
+    cluster.facts["lost"] = (victim, host)  # what the uninstall must name as left behind
 
     def replaced() -> bool:
         now = cluster.brokers()
@@ -307,11 +308,22 @@ def test_a_lost_agents_broker_is_replaced_on_another_host_and_data_survives(
 
 
 @pytest.mark.timeout(300)  # plans of JVM pods on a loaded 2-core machine
-def test_uninstall_leaves_no_task_reservation_or_state(cluster: Cluster) -> None:
-    result = cluster.ok("uninstall", "kafka", "--yes", "--timeout", "180", timeout=240)
-    assert "no tasks, reservations or state left" in result.stdout
+def test_uninstall_removes_everything_and_names_what_the_lost_host_still_holds(
+    cluster: Cluster,
+) -> None:
+    victim, host = cluster.facts["lost"]
+    result = cluster.run("uninstall", "kafka", "--yes", "--timeout", "180", timeout=240)
+    # the lost host's broker task and reservation cannot be removed until it comes back
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"could not remove: task {victim}-broker" in result.stderr, result.stderr
+    assert "could not remove: reservation" in result.stderr
+    assert f"on {host}" in result.stderr
+    assert "no tasks, reservations or state left" not in result.stdout
     assert cluster.json("list") == []
     doc = cluster.master()
     assert [f["name"] for f in doc.get("frameworks", [])] == ["marathon"]
-    assert all(not a.get("reserved_resources") for a in doc.get("slaves", []))
+    # every agent still registered holds no reservation of the service
+    assert all(
+        not a.get("reserved_resources") for a in doc.get("slaves", []) if a["hostname"] != host
+    )
     assert not (cluster.directory / "services" / "kafka").exists()
