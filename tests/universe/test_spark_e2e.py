@@ -1,43 +1,85 @@
-"""Spark end to end on a local cluster whose agents are hosts of their own: `infinity
-install spark` (a master and a worker as pods) → ready → `infinity spark submit` runs a
-real PySpark job on the cluster and streams the driver's output → `infinity uninstall`
-leaves nothing."""
+"""Spark end to end on a local cluster whose agents are hosts of their own, with the
+session's real ZooKeeper as the cluster's: `infinity install spark` (a master in ZooKeeper
+recovery mode and a worker, as pods) → ready → `infinity spark submit` runs a real PySpark
+job on the cluster's worker and streams the driver's output → `infinity uninstall` leaves
+nothing."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
+import socket
 import subprocess
 import sys
+import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from kazoo.client import KazooClient
 
-from mesos_runtime.cli.localcluster import ClusterState, free_port, stop_cluster
+from mesos_runtime.cli.localcluster import ClusterState, agent_host, free_port, stop_cluster
+from tests.harness import zookeeper
 from tests.universe.test_spark_package import JOB
 
 pytestmark = pytest.mark.integration
 
 INFINITY = str(Path(sys.executable).with_name("infinity"))
+ZK_DIR = f"/infinity-e2e-{uuid.uuid4().hex[:8]}/spark"
+# small daemons for 2 cores; the worker fits an agent of the cluster below (1 cpu, 2 GB)
 OPTIONS = {
     "master": {"daemon_memory_mb": 160},
-    "worker": {"count": 1, "cores": 1, "executor_memory_mb": 512, "daemon_memory_mb": 160},
+    "worker": {
+        "count": 1,
+        "cores": 1,
+        "executor_memory_mb": 512,
+        "daemon_memory_mb": 160,
+        "mem": 1024,
+        "disk_mb": 200,
+    },
+    "spark": {"zookeeper_dir": ZK_DIR},
 }
+AGENTS = 3
+
+
+def free_port_range(size: int = 100) -> str:
+    """`[first-last]`, free on every agent's address now: the machine may run other local
+    clusters, whose agents offer the default ranges on the same loopback addresses."""
+    hosts = [agent_host(i)[0] for i in range(AGENTS)]
+    for _ in range(50):
+        first = random.randrange(20000, 30000 - size, size)
+
+        def free(host: str, port: int) -> bool:
+            with socket.socket() as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    return False
+            return True
+
+        if all(free(h, p) for h in hosts for p in range(first, first + size)):
+            return f"[{first}-{first + size - 1}]"
+    raise AssertionError("no free port range on the agents' addresses")
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def env(
+    tmp_path_factory: pytest.TempPathFactory, zk_quorum: zookeeper.QuorumHandle
+) -> Iterator[dict[str, str]]:
     root = tmp_path_factory.mktemp("spark-e2e")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MESOS_", "INFINITY_"))}
     if "INFINITY_CACHE_DIR" in os.environ:
         env["INFINITY_CACHE_DIR"] = os.environ["INFINITY_CACHE_DIR"]
     env["INFINITY_CLUSTER_DIR"] = str(root / "cluster")
     env["INFINITY_CONFIG_DIR"] = str(root / "config")
+    env["INFINITY_ZOOKEEPER"] = zk_quorum.connect_string  # the cluster's ZooKeeper
     env["OPTIONS"] = str(root / "options.json")
     (root / "options.json").write_text(json.dumps(OPTIONS))
-    up = run(env, "cluster", "up", "--agents", "3", "--port", str(free_port()),
-             "--resources", "cpus:1;mem:2048;disk:2048")  # fmt: skip
+    up = run(env, "cluster", "up", "--agents", str(AGENTS), "--port", str(free_port()),
+             "--resources", f"cpus:1;mem:2048;disk:2048;ports:{free_port_range()}")  # fmt: skip
     assert up.returncode == 0, up.stderr
     try:
         yield env
@@ -54,20 +96,39 @@ def run(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.Com
     )  # fmt: skip
 
 
-@pytest.mark.timeout(900)  # a master, a worker and a job's JVMs on a loaded 2-core machine
-@pytest.mark.xfail(
-    reason="known bug, open in issue 15: through the SDK the Spark master's readiness never "
-    "passes (it is ALIVE within seconds, yet killed after the health grace period, and the "
-    "rendered peer list names its RPC port as the web UI's); test_spark_package runs the "
-    "same Spark for real without the SDK",
-    strict=False,
-)
-def test_spark_installs_runs_a_real_job_and_uninstalls(env: dict[str, str]) -> None:
+def endpoint(env: dict[str, str], name: str) -> list[str]:
+    listed = run(env, "spark", "endpoints", name)
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout.split()
+
+
+def master_status(address: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://{address}/json/", timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.mark.timeout(600)  # a master, a worker and a job's JVMs on a loaded 2-core machine
+def test_spark_installs_runs_a_real_job_and_uninstalls(
+    env: dict[str, str], zk_quorum: zookeeper.QuorumHandle
+) -> None:
     installed = run(env, "install", "spark", "--options", env["OPTIONS"], "--yes", "--wait",
                     "--timeout", "240")  # fmt: skip
     assert installed.returncode == 0, installed.stderr[-3000:]
-    masters = run(env, "spark", "endpoints", "master")
-    assert masters.returncode == 0 and masters.stdout.strip().startswith("127.0.0."), masters
+    [master] = endpoint(env, "master")
+    assert master.startswith("127.0.0.")
+    [ui] = endpoint(env, "master-ui")
+    status = master_status(ui)
+    assert status["status"] == "ALIVE"
+    assert [w["state"] for w in status["workers"]] == ["ALIVE"]
+    # the master keeps its state in the cluster's ZooKeeper: it won the election there
+    zk = KazooClient(hosts=zk_quorum.connect_string)
+    zk.start(timeout=30)
+    try:
+        assert zk.get_children(f"{ZK_DIR}/leader_election")
+    finally:
+        zk.stop()
+        zk.close()
+
     job = Path(env["OPTIONS"]).parent / "job.py"
     job.write_text(JOB)
     done = run(env, "spark", "submit", "--driver-memory", "512m",
@@ -75,6 +136,10 @@ def test_spark_installs_runs_a_real_job_and_uninstalls(env: dict[str, str]) -> N
                str(job), timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "RESULT 333833500 [('a', 1), ('b', 2), ('c', 3)]" in done.stdout
+    # it ran on the cluster (its executor on the worker): the master lists it completed
+    apps = master_status(ui)["completedapps"]
+    assert [a["name"] for a in apps] == ["infinity-sum-of-squares"]
+
     removed = run(env, "uninstall", "spark", "--yes", "--timeout", "120")
     assert removed.returncode == 0, removed.stderr[-2000:]
     assert json.loads(run(env, "list", "--json").stdout) == []

@@ -58,7 +58,7 @@ class SparkCluster:
     distribution: Path
 
     def master_status(self) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.master_instance.ports['webui']}/json/"
+        url = f"http://127.0.0.1:{self.master_instance.ports['master-ui']}/json/"
         with urllib.request.urlopen(url, timeout=10) as response:
             return json.load(response)
 
@@ -88,13 +88,13 @@ def spark(
         pod="master",
         index=0,
         hostname="127.0.0.1",
-        ports={"master": free_port(), "webui": free_port()},
+        ports={"master": free_port(), "master-ui": free_port()},
     )
     worker = PodInstance(
         pod="worker",
         index=0,
         hostname="127.0.0.1",
-        ports={"worker": free_port(), "webui": free_port()},
+        ports={"worker": free_port(), "worker-ui": free_port()},
     )
     peers = {"master": [master], "worker": [worker]}
     master_task, worker_task = (
@@ -230,13 +230,13 @@ def test_the_optional_history_server_starts_from_its_rendered_config(
     spec = render_spec(spark_package, options, service, artifact_refs(spark_package)).spec
     assert [p.name for p in build_plan(spec, "deploy").phases] == ["master", "worker", "history"]
     history = PodInstance(
-        pod="history", index=0, hostname="127.0.0.1", ports={"webui": free_port()}
+        pod="history", index=0, hostname="127.0.0.1", ports={"history-ui": free_port()}
     )
     master = PodInstance(
         pod="master",
         index=0,
         hostname="127.0.0.1",
-        ports={"master": free_port(), "webui": free_port()},
+        ports={"master": free_port(), "master-ui": free_port()},
     )
     task = SandboxTask.of(
         spec, history, "server", {"master": [master], "history": [history]}, tmp_path / "history"
@@ -247,7 +247,7 @@ def test_the_optional_history_server_starts_from_its_rendered_config(
     )
     try:
         task.start().wait_ready(120)
-        url = f"http://127.0.0.1:{history.ports['webui']}/api/v1/applications"
+        url = f"http://127.0.0.1:{history.ports['history-ui']}/api/v1/applications"
         with urllib.request.urlopen(url, timeout=10) as response:
             assert json.load(response) == []
     finally:
