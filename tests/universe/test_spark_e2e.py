@@ -1,8 +1,8 @@
 """Spark end to end on a local cluster whose agents are hosts of their own, with the
 session's real ZooKeeper as the cluster's: `infinity install spark` (a master in ZooKeeper
-recovery mode and a worker, as pods) → ready → `infinity spark submit` runs a real PySpark
-job on the cluster's worker and streams the driver's output → `infinity uninstall` leaves
-nothing."""
+recovery mode, a worker and the history server, as pods) → ready → `infinity spark submit`
+runs a real PySpark job on the cluster's worker and streams the driver's output → the
+history server lists the application → `infinity uninstall` leaves nothing."""
 
 from __future__ import annotations
 
@@ -23,14 +23,14 @@ from kazoo.client import KazooClient
 
 from mesos_runtime.cli.localcluster import ClusterState, agent_host, free_port, stop_cluster
 from tests.harness import zookeeper
-from tests.universe.test_spark_package import JOB
+from tests.harness.daemons import wait_until
 
 pytestmark = pytest.mark.integration
 
 INFINITY = str(Path(sys.executable).with_name("infinity"))
 ZK_DIR = f"/infinity-e2e-{uuid.uuid4().hex[:8]}/spark"
 # small daemons for 2 cores; the worker fits an agent of the cluster below (1 cpu, 2 GB)
-OPTIONS = {
+OPTIONS: dict[str, Any] = {
     "master": {"daemon_memory_mb": 160},
     "worker": {
         "count": 1,
@@ -40,9 +40,25 @@ OPTIONS = {
         "mem": 1024,
         "disk_mb": 200,
     },
-    "spark": {"zookeeper_dir": ZK_DIR},
+    "history_server": {"enabled": True, "daemon_memory_mb": 128},
+    "spark": {"zookeeper_dir": ZK_DIR, "extra": {"spark.history.fs.update.interval": "2s"}},
 }
 AGENTS = 3
+
+# a sum of squares and a word count, computed in the worker's executor
+JOB = """
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.appName("infinity-sum-of-squares").getOrCreate()
+sc = spark.sparkContext
+total = sc.parallelize(range(1, 1001), 4).map(lambda x: x * x).sum()
+words = (
+    sc.parallelize(["a b", "b c", "c c"]).flatMap(str.split)
+    .map(lambda w: (w, 1)).reduceByKey(lambda a, b: a + b).collectAsMap()
+)
+print("RESULT", total, sorted(words.items()))
+spark.stop()
+"""
 
 
 def free_port_range(size: int = 100) -> str:
@@ -77,7 +93,12 @@ def env(
     env["INFINITY_CONFIG_DIR"] = str(root / "config")
     env["INFINITY_ZOOKEEPER"] = zk_quorum.connect_string  # the cluster's ZooKeeper
     env["OPTIONS"] = str(root / "options.json")
-    (root / "options.json").write_text(json.dumps(OPTIONS))
+    # the drivers (here) and the history server (an agent of this machine) share it
+    events = root / "spark-events"
+    events.mkdir()
+    env["EVENTS"] = f"file:{events}"
+    history = {**OPTIONS["history_server"], "log_directory": env["EVENTS"]}
+    (root / "options.json").write_text(json.dumps({**OPTIONS, "history_server": history}))
     up = run(env, "cluster", "up", "--agents", str(AGENTS), "--port", str(free_port()),
              "--resources", f"cpus:1;mem:2048;disk:2048;ports:{free_port_range()}")  # fmt: skip
     assert up.returncode == 0, up.stderr
@@ -102,9 +123,14 @@ def endpoint(env: dict[str, str], name: str) -> list[str]:
     return listed.stdout.split()
 
 
-def master_status(address: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://{address}/json/", timeout=10) as response:
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
         return json.load(response)
+
+
+def master_status(address: str) -> dict[str, Any]:
+    status: dict[str, Any] = get_json(f"http://{address}/json/")
+    return status
 
 
 @pytest.mark.timeout(600)  # a master, a worker and a job's JVMs on a loaded 2-core machine
@@ -125,20 +151,32 @@ def test_spark_installs_runs_a_real_job_and_uninstalls(
     zk.start(timeout=30)
     try:
         assert zk.get_children(f"{ZK_DIR}/leader_election")
+        assert zk.exists(f"{ZK_DIR}/master_status") is not None
     finally:
         zk.stop()
         zk.close()
 
     job = Path(env["OPTIONS"]).parent / "job.py"
     job.write_text(JOB)
+    events = f"spark.eventLog.dir={env['EVENTS']}"
     done = run(env, "spark", "submit", "--driver-memory", "512m",
                "--conf", "spark.executor.memory=512m", "--conf", "spark.ui.enabled=false",
+               "--conf", "spark.eventLog.enabled=true", "--conf", events,
                str(job), timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "RESULT 333833500 [('a', 1), ('b', 2), ('c', 3)]" in done.stdout
     # it ran on the cluster (its executor on the worker): the master lists it completed
     apps = master_status(ui)["completedapps"]
     assert [a["name"] for a in apps] == ["infinity-sum-of-squares"]
+    # the history server read its event log
+    [history] = endpoint(env, "history-ui")
+    listed = wait_until(
+        lambda: get_json(f"http://{history}/api/v1/applications"),
+        60,
+        interval=1,
+        message="the history server listing the application",
+    )
+    assert [a["name"] for a in listed] == ["infinity-sum-of-squares"]
 
     removed = run(env, "uninstall", "spark", "--yes", "--timeout", "120")
     assert removed.returncode == 0, removed.stderr[-2000:]
