@@ -177,6 +177,13 @@ def test_spark_installs_runs_a_real_job_and_uninstalls(
         message="the history server listing the application",
     )
     assert [a["name"] for a in listed] == ["infinity-sum-of-squares"]
+    # an application that fails: its own message, and its status is the command's
+    failing = Path(env["OPTIONS"]).parent / "failing.py"
+    failing.write_text('import sys\nprint("no input for the sums", file=sys.stderr)\nsys.exit(3)\n')
+    failed = run(env, "spark", "submit", str(failing), timeout=120)
+    assert failed.returncode == 3, failed
+    assert "no input for the sums" in failed.stdout + failed.stderr  # spark-submit merges them
+    assert "the application exited with status 3" in failed.stderr
 
     removed = run(env, "uninstall", "spark", "--yes", "--timeout", "120")
     assert removed.returncode == 0, removed.stderr[-2000:]
