@@ -63,6 +63,7 @@ def measure(count: int, keep: bool) -> tuple[float, float]:
         if not keep:
             testhosts.destroy(name)
             shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(site.secrets, ignore_errors=True)  # the cluster's CA and credentials
 
 
 def main() -> None:

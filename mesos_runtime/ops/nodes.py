@@ -160,7 +160,9 @@ def remove(
         script = (
             "systemctl disable --now mesos-agent.service; "
             "rm -rf /etc/systemd/system/mesos-agent.service /etc/mesos/agent.env "
-            "/etc/mesos/agent-credential.json /etc/mesos/executor-secret-key /var/lib/mesos/agent; "
+            "/etc/mesos/agent-credential.json /etc/mesos/executor-secret-key "
+            "/etc/mesos/agent-http-credentials.json /etc/mesos/agent-acls.json "
+            "/var/lib/mesos/agent; "
             "systemctl daemon-reload"
         )
         connection.run(script, hide=True, timeout=ssh.command_timeout)

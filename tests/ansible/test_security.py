@@ -37,6 +37,10 @@ AGENT_FLAGS = {
     "MESOS_EXECUTOR_SECRET_KEY": "/etc/mesos/executor-secret-key",
     "MESOS_SWITCH_USER": "true",
     "MESOS_AUTHENTICATE_HTTP_READONLY": "true",
+    "MESOS_AUTHENTICATE_HTTP_READWRITE": "true",
+    "MESOS_AUTHENTICATE_HTTP_EXECUTORS": "true",
+    "MESOS_HTTP_CREDENTIALS": "/etc/mesos/agent-http-credentials.json",
+    "MESOS_ACLS": "/etc/mesos/agent-acls.json",
     "LIBPROCESS_SSL_ENABLED": "true",
     "LIBPROCESS_SSL_REQUIRE_CERT": "true",
 }
@@ -136,6 +140,14 @@ def test_masters_and_agents_get_mesos_security_flags_and_credentials(
         "secret": (secrets / "credentials/agent").read_text().strip(),
     }
     assert len((out / "worker-1/executor-secret-key").read_text().strip()) == 64
+    # the agent's own endpoints: the operator only, with its secret; sandboxes by ACL
+    http = json.loads((out / "worker-1/agent-http-credentials.json").read_text())["credentials"]
+    assert http == [
+        {"principal": "operator", "secret": (secrets / "credentials/operator").read_text().strip()}
+    ]
+    agent_acls = json.loads((out / "worker-1/agent-acls.json").read_text())
+    assert agent_acls["permissive"] is False
+    assert agent_acls["access_sandboxes"][0]["principals"]["values"] == ["operator"]
 
 
 def test_no_secret_is_logged_and_a_second_run_changes_nothing(

@@ -7,9 +7,11 @@ The tests run in this order on the same hosts (module fixture `site`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import tarfile
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +23,7 @@ from mesos_runtime.ops import wheelhouse
 from tests.ansible import cluster_checks as checks
 from tests.harness.daemons import wait_until
 from tests.harness.playbooks import REPO, Site
+from tests.harness.v1_client import framework_info
 
 pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -29,6 +32,12 @@ FINGERPRINT = (
     "find /etc/mesos /etc/zookeeper/conf /etc/systemd/system /opt/infinity/releases "
     "-maxdepth 1 -printf '%p %s %T@\\n' 2>/dev/null | sort | md5sum"
 )
+
+
+def access(site: Site) -> checks.Access:
+    """As the operator, over TLS: the cluster's secrets on the controller (the roles made
+    them under infinity_secrets_dir, ~/.infinity/<cluster>, on the first real run)."""
+    return checks.Access.of_secrets(site.secrets)
 
 
 def fingerprints(site: Site) -> dict[str, str]:
@@ -42,7 +51,9 @@ def node_row(site: Site, host: str) -> dict[str, Any]:
 
 def leader(site: Site) -> str:
     return wait_until(
-        lambda: checks.leader_url(site.ips("masters")), 60, message="exactly one leading master"
+        lambda: checks.leader_url(access(site), site.ips("masters")),
+        60,
+        message="exactly one leading master",
     )
 
 
@@ -57,7 +68,7 @@ def test_check_mode_on_fresh_hosts_completes_and_changes_nothing(site: Site) -> 
     assert all(r["changed"] > 0 for r in recap.values()), recap
     assert "would install zookeeper" in run.output
     assert fingerprints(site) == before
-    untouched = site.ssh("itest-1", "dpkg-query -W zookeeper; systemctl cat zookeeper")
+    untouched = site.ssh("itest-1", "dpkg-query -W libzookeeper-java; systemctl cat zookeeper")
     assert untouched.returncode != 0, untouched.stdout
 
 
@@ -68,13 +79,20 @@ def test_site_yml_converges_fresh_hosts_to_a_working_cluster(site: Site) -> None
     # every ZooKeeper member serves, as leader or follower, on the cluster's address only
     modes = sorted(checks.zookeeper_mode(ip) or "down" for ip in site.ips("zookeeper"))
     assert modes == ["follower", "follower", "leader"]
+    # on the headless JRE only: none of the desktop JRE that Debian's `zookeeper` pulls in
+    packages = site.ssh(
+        "itest-1", "dpkg-query -W -f='${Package} ${Status}\\n' | grep ' installed$'"
+    ).stdout
+    installed = {line.split()[0] for line in packages.splitlines()}
+    assert {"libzookeeper-java", "openjdk-17-jre-headless"} <= installed
+    assert not installed & {"zookeeper", "default-jre", "openjdk-17-jre", "libgtk-3-0"}, installed
     listening = site.ssh("itest-1", "ss -ltnH '( sport = :2181 )'").stdout
     assert f"{site.cluster.host('itest-1').ip}:2181" in listening
     assert "0.0.0.0:2181" not in listening and "*:2181" not in listening
     # exactly one master leads; every host's agent is registered with its resources
     url = leader(site)
-    assert len(checks.leading_masters(site.ips("masters"))) == 1
-    registered = {checks.agent_ip(a): a for a in checks.agents(url)}
+    assert len(checks.leading_masters(access(site), site.ips("masters"))) == 1
+    registered = {checks.agent_ip(a): a for a in checks.agents(access(site), url)}
     assert set(registered) == set(site.ips("agents"))
     for agent in registered.values():
         resources = {r["name"]: r for r in agent["total_resources"]}
@@ -82,7 +100,7 @@ def test_site_yml_converges_fresh_hosts_to_a_working_cluster(site: Site) -> None
         assert resources["mem"]["scalar"]["value"] == 1024.0
         assert agent["active"] is True
     # a task runs on every agent (to TASK_FINISHED, acknowledged)
-    ran = checks.run_on_every_agent(url, "hello", command="echo hello")
+    ran = checks.run_on_every_agent(access(site), url, "hello", command="echo hello")
     assert set(ran.values()) == {a["agent_info"]["id"]["value"] for a in registered.values()}
     # the daemons log to the journal and systemd restarts them
     journal = site.ssh("itest-2", "journalctl -u mesos-agent --no-pager -n 50").stdout
@@ -91,6 +109,72 @@ def test_site_yml_converges_fresh_hosts_to_a_working_cluster(site: Site) -> None
         "itest-2", "systemctl show -p Restart mesos-master mesos-agent zookeeper marathon"
     ).stdout
     assert unit.split() == ["Restart=always"] * 4
+    # the agent restarts without its tasks (KillMode=process, --recover=reconnect)
+    kill_mode = site.ssh("itest-2", "systemctl show -p KillMode mesos-agent").stdout
+    assert kill_mode.strip() == "KillMode=process"
+    # the runtime (common): a venv of the wheelhouse under /opt/infinity, `current` at it
+    release = site.ssh("itest-2", "readlink /opt/infinity/current").stdout.strip()
+    assert release.startswith("/opt/infinity/releases/0.1.0-"), release
+    installed = site.ssh(
+        "itest-2",
+        f"test -e {release}/.installed && {release}/bin/mesos-master --version"
+        f" && {release}/bin/pip freeze && id -u mesos"
+        " && stat -c '%a %G' /opt/infinity/bin/infinity-install-release /etc/mesos/ssl/host.key",
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert "Infinity 0.1.0" in installed.stdout
+    assert "infinity-mesos==0.1.0" in installed.stdout and "aiohttp==" in installed.stdout
+    assert installed.stdout.split()[-4:] == ["755", "root", "640", "mesos"]
+    assert "MESOS_CLUSTER=itest" in site.ssh("itest-2", "cat /etc/mesos/master.env").stdout
+
+
+def test_the_secured_cluster_refuses_anonymous_callers_and_serves_the_operator(
+    site: Site,
+) -> None:
+    operator = access(site)
+    url = leader(site)
+    get_agents = {"type": "GET_AGENTS"}
+    # over TLS with the cluster's CA: without credentials, or with a wrong secret, a 401
+    assert operator.anonymous().status(url + "/api/v1", get_agents) == 401
+    assert operator.anonymous().status(url + "/metrics/snapshot") == 401
+    impostor = checks.Access(operator.context, "operator", "not-the-secret")
+    assert impostor.status(url + "/api/v1", get_agents) == 401
+    assert operator.status(url + "/api/v1", get_agents) == 200
+    # a framework without credentials may not subscribe
+    assert asyncio.run(_subscribe_status(operator.anonymous(), url)) == 401
+    # no plain HTTP on the masters' or agents' ports: TLS only, verified against the CA
+    for port in (5050, 5051):
+        with pytest.raises((urllib.error.URLError, OSError)):
+            checks.PLAIN.get_json(f"http://{site.cluster.host('itest-2').ip}:{port}/health")
+    # the agents registered (with a master that speaks only TLS) as their principal, and
+    # serve their own endpoints over TLS to the operator only
+    agent = operator.url(site.cluster.host("itest-4").ip, 5051)
+    assert operator.anonymous().status(agent + "/state") == 401
+    state = operator.get_json(agent + "/state")
+    assert state["master_hostname"] in site.ips("masters")
+    assert state["flags"]["authenticate_http_readonly"] in (True, "true")
+    master_flags = operator.get_json(url + "/state")["flags"]
+    assert master_flags["authenticate_agents"] in (True, "true")
+    assert master_flags["authenticate_frameworks"] in (True, "true")
+    # the secrets on the hosts are readable by their daemons only
+    modes = site.ssh(
+        "itest-2",
+        "cd /etc/mesos && stat -c '%n %a' credentials.json agent-credential.json"
+        " agent-http-credentials.json executor-secret-key marathon-secret ssl/host.key",
+    )
+    assert modes.returncode == 0, modes.stdout + modes.stderr
+    for line in modes.stdout.splitlines():
+        assert line.split()[1] in ("600", "640"), line
+
+
+async def _subscribe_status(caller: checks.Access, url: str) -> int:
+    """The HTTP status a framework's SUBSCRIBE gets from the master at `url`."""
+    async with caller.v1_client(url) as client:
+        subscribe = {"framework_info": framework_info("anonymous")}
+        stream = await client.open_stream(
+            "/api/v1/scheduler", {"type": "SUBSCRIBE", "subscribe": subscribe}
+        )
+        return stream.status
 
 
 def test_marathon_on_the_masters_elects_one_leader_and_runs_an_app(site: Site) -> None:
@@ -100,7 +184,7 @@ def test_marathon_on_the_masters_elects_one_leader_and_runs_an_app(site: Site) -
     )
     info = checks.get_json(marathon + "/v2/info")
     assert info["elected"] is True
-    frameworks = checks.get_json(leader(site) + "/api/v1", {"type": "GET_FRAMEWORKS"})
+    frameworks = access(site).get_json(leader(site) + "/api/v1", {"type": "GET_FRAMEWORKS"})
     names = [f["framework_info"]["name"] for f in frameworks["get_frameworks"]["frameworks"]]
     assert names.count("marathon") == 1
     # an app through a standby instance (it proxies to the leader), running on an agent
@@ -117,7 +201,7 @@ def test_marathon_on_the_masters_elects_one_leader_and_runs_an_app(site: Site) -
         message="the app's instance running",
     )
     assert running["instances"] == 1
-    states = checks.task_states(leader(site))
+    states = checks.task_states(access(site), leader(site))
     (task,) = [s for t, s in states.items() if t.startswith("e2e_sleeper")]
     assert task == "TASK_RUNNING"
     # gone again (the later tests count the agents' tasks), once its deployment is over: a
@@ -133,7 +217,7 @@ def test_marathon_on_the_masters_elects_one_leader_and_runs_an_app(site: Site) -
         lambda: (
             not any(
                 t.startswith("e2e_sleeper") and s == "TASK_RUNNING"
-                for t, s in checks.task_states(leader(site)).items()
+                for t, s in checks.task_states(access(site), leader(site)).items()
             )
         ),
         60,
@@ -225,13 +309,19 @@ def test_bad_inventories_and_variables_are_refused_before_anything_changes(
 
 def test_the_cluster_fails_over_and_keeps_its_tasks_running(site: Site) -> None:
     url = leader(site)
-    tasks = checks.launch_on_every_agent(url, "failover", skip=[site.cluster.host("itest-4").ip])
+    tasks = checks.launch_on_every_agent(
+        access(site), url, "failover", skip=[site.cluster.host("itest-4").ip]
+    )
     old_leader = url.split("//")[1].split(":")[0]
     old_host = next(h.name for h in site.cluster.hosts if h.ip == old_leader)
     assert site.ssh(old_host, "systemctl stop mesos-master").returncode == 0
     try:
         new = wait_until(
-            lambda: (u := checks.leader_url(site.ips("masters"))) and old_leader not in u and u,
+            lambda: (
+                (u := checks.leader_url(access(site), site.ips("masters")))
+                and old_leader not in u
+                and u
+            ),
             90,
             message="a new leading master",
         )
@@ -239,7 +329,9 @@ def test_the_cluster_fails_over_and_keeps_its_tasks_running(site: Site) -> None:
         member = next(h for h in site.cluster.hosts[:3] if h.name != old_host)
         site.ssh(member.name, "systemctl kill --signal=SIGKILL zookeeper")
         wait_until(
-            lambda: all(checks.task_states(new).get(t) == "TASK_RUNNING" for t in tasks),
+            lambda: all(
+                checks.task_states(access(site), new).get(t) == "TASK_RUNNING" for t in tasks
+            ),
             120,
             message="every task RUNNING on the new leader",
         )
@@ -254,14 +346,14 @@ def test_the_cluster_fails_over_and_keeps_its_tasks_running(site: Site) -> None:
     finally:
         site.ssh(old_host, "systemctl start mesos-master")
     wait_until(
-        lambda: checks.get_json(f"http://{old_leader}:5050/health") is None,
+        lambda: access(site).get_json(access(site).url(old_leader) + "/health") is None,
         60,
         message="the old leader back as a standby",
     )
     # one master leads again (a master whose ZooKeeper session expired with the killed
     # member exits by design and comes back as a standby: wait out such an election)
     url = leader(site)
-    assert all(checks.task_states(url).get(t) == "TASK_RUNNING" for t in tasks)
+    assert all(checks.task_states(access(site), url).get(t) == "TASK_RUNNING" for t in tasks)
 
 
 def _new_release(work: Path, version: str) -> Path:
@@ -288,7 +380,9 @@ def _new_release(work: Path, version: str) -> Path:
 
 def test_upgrade_yml_to_a_new_wheel_keeps_a_long_task_running(site: Site) -> None:
     url = leader(site)
-    long_task = checks.launch_on_every_agent(url, "long", skip=[site.cluster.host("itest-4").ip])
+    long_task = checks.launch_on_every_agent(
+        access(site), url, "long", skip=[site.cluster.host("itest-4").ip]
+    )
     project = _new_release(site.work, "0.1.1")
     zk_leader = next(
         h.name for h in site.cluster.hosts[:3] if checks.zookeeper_mode(h.ip) == "leader"
@@ -305,8 +399,8 @@ def test_upgrade_yml_to_a_new_wheel_keeps_a_long_task_running(site: Site) -> Non
     )
     assert run.returncode == 0, run.output[-5000:]
     url = leader(site)
-    assert {a["version"] for a in checks.agents(url)} == {"0.1.1"}
-    version = checks.get_json(url + "/version")
+    assert {a["version"] for a in checks.agents(access(site), url)} == {"0.1.1"}
+    version = access(site).get_json(url + "/version")
     assert version["git_sha"] == "infinity-0.1.1"
     # masters one at a time, the leader last; agents in batches, each re-registered
     assert run.output.count("Restart the master on") == 3
@@ -319,7 +413,7 @@ def test_upgrade_yml_to_a_new_wheel_keeps_a_long_task_running(site: Site) -> Non
     assert restarted[-1] == zk_leader
     modes = sorted(checks.zookeeper_mode(ip) or "down" for ip in site.ips("zookeeper"))
     assert modes == ["follower", "follower", "leader"]
-    states = checks.task_states(url)
+    states = checks.task_states(access(site), url)
     assert all(states.get(t) == "TASK_RUNNING" for t in long_task), states
 
 
@@ -340,15 +434,17 @@ def test_infinity_node_drains_undrains_upgrades_and_collects_diagnostics(
     # a rolling upgrade of that agent over SSH keeps its task running
     url = leader(site)
     wheelhouse.build(_new_release(site.work, "0.1.2"), tmp_path / "wheelhouse")
-    with checks.AckingFramework(url, "kept") as framework:
+    with checks.AckingFramework(access(site), url, "kept") as framework:
         (task,) = framework.launch_on_every_agent("sleep 600", skip=site.ips("masters"))
         house = str(tmp_path / "wheelhouse")
         upgraded = site.infinity("upgrade", "itest-4", "--wheelhouse-dir", house)
         assert upgraded.returncode == 0, upgraded.stderr
         assert "itest-4: ok" in upgraded.stderr
-        versions = {checks.agent_ip(a): a["version"] for a in checks.agents(leader(site))}
+        versions = {
+            checks.agent_ip(a): a["version"] for a in checks.agents(access(site), leader(site))
+        }
         assert versions[ip] == "0.1.2"
-        assert checks.task_states(leader(site))[task] == "TASK_RUNNING"
+        assert checks.task_states(access(site), leader(site))[task] == "TASK_RUNNING"
         assert framework.states(task)[-1] == ("TASK_RUNNING", None)
 
     archive = tmp_path / "diag.tar.gz"
@@ -367,31 +463,36 @@ def test_remove_node_yml_drains_first_and_bootstrap_brings_the_host_back(site: S
     url = leader(site)
     ghost_ip = site.cluster.host("itest-4").ip
     # a connected framework: the drain completes once it acknowledged the tasks' ends
-    with checks.AckingFramework(url, "evicted") as framework:
+    with checks.AckingFramework(access(site), url, "evicted") as framework:
         tasks = framework.launch_on_every_agent("sleep 3600")
-        agents = {checks.agent_ip(a): a["agent_info"]["id"]["value"] for a in checks.agents(url)}
+        agents = {
+            checks.agent_ip(a): a["agent_info"]["id"]["value"]
+            for a in checks.agents(access(site), url)
+        }
         on_node = [t for t, agent in tasks.items() if agent == agents[ghost_ip]]
         run = site.playbook("remove-node.yml", "-e", "node=itest-4")
         seen = {t: framework.states(t) for t in on_node}
         # the framework's tasks on the other agents were left alone
         others = [t for t in tasks if t not in on_node]
-        states = checks.task_states(leader(site))
+        states = checks.task_states(access(site), leader(site))
         assert others and all(states.get(t) == "TASK_RUNNING" for t in others), states
     assert run.returncode == 0, run.output[-5000:]
     assert run.output.index("Drain the agent") < run.output.index("Stop and disable the agent")
     url = leader(site)
-    completed = checks.get_json(url + "/api/v1", {"type": "GET_TASKS"})["get_tasks"]
+    completed = access(site).get_json(url + "/api/v1", {"type": "GET_TASKS"})["get_tasks"]
     ended = {t["task_id"]["value"]: t for t in completed.get("completed_tasks", [])}
     for task_id in on_node:
         assert ("TASK_KILLED", "REASON_AGENT_DRAINING") in seen[task_id]
         assert ended[task_id]["state"] == "TASK_KILLED"
-    assert ghost_ip not in {checks.agent_ip(a) for a in checks.agents(url)}
+    assert ghost_ip not in {checks.agent_ip(a) for a in checks.agents(access(site), url)}
     assert site.ssh("itest-4", "systemctl is-active mesos-agent").stdout.strip() != "active"
 
     # the host comes back as a new agent: `infinity node bootstrap` (scale.yml --limit)
     back = site.infinity("bootstrap", "itest-4")
     assert back.returncode == 0, back.stdout[-3000:] + back.stderr[-2000:]
-    again = {checks.agent_ip(a): a["agent_info"]["id"]["value"] for a in checks.agents(url)}
+    again = {
+        checks.agent_ip(a): a["agent_info"]["id"]["value"] for a in checks.agents(access(site), url)
+    }
     assert ghost_ip in again and again[ghost_ip] != agents[ghost_ip]
 
 

@@ -1,9 +1,9 @@
-"""Molecule, inside the suite: the role scenarios (converge, idempotence, testinfra; a role
-converged as another's dependency is checked in that scenario) and
-the root scenario (site.yml on three hosts, idempotence, upgrade.yml, testinfra, reset.yml),
-on systemd containers of the project's test-host image on 198.18.0.0/24. They run in the
-background (two at a time) from the start of this directory's tests (conftest.py), beside
-the end-to-end module; the tests here wait for their results."""
+"""Molecule, inside the suite: the zookeeper role's scenario (a wrong checksum refused, then
+a release installed from its tarball: converge, idempotence, testinfra; java is converged and
+checked there as its dependency), on a systemd container of the project's test-host image
+on 198.18.0.0/24. It runs in the background from the start of this directory's tests
+(conftest.py), beside the end-to-end module, which converges and checks the other roles on
+its site; the tests here wait for its result."""
 
 from __future__ import annotations
 
@@ -40,11 +40,3 @@ def test_role_scenario_converges_idempotently_and_verifies(
         # the release (served to the controller) installed from its tarball and serving
         assert "prepare: Executed: Successful" in result.output
         assert "test_a_served_release_is_installed_from_its_tarball PASSED" in result.output
-
-
-def test_root_scenario_converges_site_upgrades_verifies_and_resets(
-    molecule_runs: dict[str, Future[MoleculeRun]],
-) -> None:
-    result = finished(molecule_runs, "site")
-    for step in ("converge", "idempotence", "side_effect", "verify", "cleanup"):
-        assert f"{step}: Executed: Successful" in result.output, step

@@ -145,6 +145,12 @@ class Site:
     def ssh(self, host: str, command: str) -> subprocess.CompletedProcess:
         return self.cluster.ssh(self.cluster.host(host), command)
 
+    @property
+    def secrets(self) -> Path:
+        """The controller's directory of this cluster's CA, certificates and credentials
+        (the roles' infinity_secrets_dir default: ~/.infinity/<infinity_cluster_name>)."""
+        return Path.home() / ".infinity" / self.cluster.name
+
     def ips(self, group: str) -> list[str]:
         document = yaml.safe_load(self.inventory.joinpath("hosts.yml").read_text())
         names = document["all"]["children"][group]["hosts"]

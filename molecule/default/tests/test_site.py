@@ -1,10 +1,12 @@
 """The converged (and upgraded) site: every ZooKeeper member leader or follower, exactly one
 leading master, every agent registered with its resources, a task runs on every agent.
-Hosts through testinfra's podman:// backend, the cluster over HTTP as users reach it."""
+Hosts through testinfra's podman:// backend, the cluster as the operator reaches it (over
+TLS with the cluster's CA and credentials, made on the controller for cluster `local`)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import testinfra
@@ -13,6 +15,13 @@ from tests.ansible import cluster_checks as checks
 from tests.harness.daemons import wait_until
 
 HOSTS = ["msite-1", "msite-2", "msite-3"]
+# inventories/local's cluster name: the roles' infinity_secrets_dir
+SECRETS = Path.home() / ".infinity" / "local"
+
+
+@pytest.fixture(scope="module")
+def access() -> checks.Access:
+    return checks.Access.of_secrets(SECRETS)
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +49,26 @@ def test_every_zookeeper_member_is_leader_or_follower(ips: dict[str, str]) -> No
     assert modes == ["follower", "follower", "leader"]
 
 
-def test_exactly_one_master_leads(ips: dict[str, str]) -> None:
+def test_exactly_one_master_leads(ips: dict[str, str], access: checks.Access) -> None:
     wait_until(
-        lambda: len(checks.leading_masters(list(ips.values()))) == 1,
+        lambda: len(checks.leading_masters(access, list(ips.values()))) == 1,
         60,
         message="one leading master",
     )
 
 
-def test_every_agent_is_registered_with_its_resources_and_runs_a_task(ips: dict[str, str]) -> None:
-    leader = wait_until(lambda: checks.leader_url(list(ips.values())), 60, message="leader")
-    agents = checks.agents(leader)
+def test_every_agent_is_registered_with_its_resources_and_runs_a_task(
+    ips: dict[str, str], access: checks.Access
+) -> None:
+    leader = wait_until(lambda: checks.leader_url(access, list(ips.values())), 60, message="leader")
+    agents = checks.agents(access, leader)
     assert sorted(checks.agent_ip(a) for a in agents) == sorted(ips.values())
     for agent in agents:
         scalars = {
             r["name"]: r["scalar"]["value"] for r in agent["total_resources"] if "scalar" in r
         }
         assert scalars["cpus"] == 2.0 and scalars["mem"] == 1024.0
-    ran = checks.run_on_every_agent(leader, "molecule", command="echo hi")
+    ran = checks.run_on_every_agent(access, leader, "molecule", command="echo hi")
     assert set(ran.values()) == {a["agent_info"]["id"]["value"] for a in agents}
 
 
