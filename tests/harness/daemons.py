@@ -22,7 +22,10 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from mesos_runtime.cli.localcluster import Process
 
 T = TypeVar("T")
 
@@ -250,3 +253,22 @@ def running(*daemons: Daemon):
     finally:
         for d in reversed(started):
             d.stop()
+
+
+def lose_host(agent: Process) -> None:
+    """The agent's machine dies: the agent and every process of its tasks are killed at once
+    (by their own pids: the processes whose working directory is in the agent's)."""
+    work = Path(agent.work_dir).resolve()
+    doomed = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cwd = (entry / "cwd").resolve()
+            except OSError:
+                continue
+            if cwd.is_relative_to(work) and int(entry.name) != agent.pid:
+                doomed.append(int(entry.name))
+    os.kill(agent.pid, signal.SIGKILL)
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

@@ -10,12 +10,10 @@ and share the cluster."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import copy
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -29,12 +27,11 @@ import pytest
 from mesos_runtime.cli.endpoints import master_state
 from mesos_runtime.cli.localcluster import (
     ClusterState,
-    Process,
     free_port,
     start_cluster,
     stop_cluster,
 )
-from tests.harness.daemons import wait_until
+from tests.harness.daemons import lose_host, wait_until
 from tests.universe.test_universe_cli import files_server  # noqa: F401 - a fixture
 from tests.universe.tiny_package import SCHEMA, make_package
 
@@ -480,25 +477,6 @@ def test_replacements_are_spaced_by_min_replace_delay_secs(cluster: Cluster) -> 
     cluster.assert_nothing_left("spaced")
 
 
-def _lose_host(agent: Process) -> None:
-    """The agent's machine dies: the agent and every process of its tasks are killed at once
-    (by their own pids: the processes whose working directory is in the agent's)."""
-    work = Path(agent.work_dir).resolve()
-    doomed = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cwd = (entry / "cwd").resolve()
-            except OSError:
-                continue
-            if cwd.is_relative_to(work) and int(entry.name) != agent.pid:
-                doomed.append(int(entry.name))
-    os.kill(agent.pid, signal.SIGKILL)
-    for pid in doomed:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
 def test_uninstall_with_an_agent_down_names_what_it_could_not_remove(cluster: Cluster) -> None:
     app = cluster.app("tiny")
     assert app is not None
@@ -508,7 +486,7 @@ def test_uninstall_with_an_agent_down_names_what_it_could_not_remove(cluster: Cl
         for name, where in sorted(cluster.running("tiny").items())
         if where[0] != scheduler_host
     )
-    _lose_host(next(a for a in cluster.state.agents if a.ip == host))
+    lose_host(next(a for a in cluster.state.agents if a.ip == host))
     wait_until(
         lambda: cluster.tasks("tiny")[victim][0] == "TASK_UNREACHABLE",
         60, interval=0.5, message=f"{victim} unreachable",

@@ -7,10 +7,8 @@ share the cluster (4 agents: one spare for the replacement)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -26,12 +24,11 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 from mesos_runtime.cli.endpoints import master_state
 from mesos_runtime.cli.localcluster import (
     ClusterState,
-    Process,
     free_port,
     start_cluster,
     stop_cluster,
 )
-from tests.harness.daemons import wait_until
+from tests.harness.daemons import lose_host, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -130,25 +127,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         state = ClusterState.load(cluster.directory)
         if state is not None:
             stop_cluster(state)  # as `cluster down`: the drained agents kill their tasks
-
-
-def _lose_host(agent: Process) -> None:
-    """The agent's machine dies: the agent and every process of its tasks are killed at once
-    (by their own pids: the processes whose working directory is in the agent's)."""
-    work = Path(agent.work_dir).resolve()
-    doomed = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cwd = (entry / "cwd").resolve()
-            except OSError:
-                continue
-            if cwd.is_relative_to(work) and int(entry.name) != agent.pid:
-                doomed.append(int(entry.name))
-    os.kill(agent.pid, signal.SIGKILL)
-    for pid in doomed:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
 
 
 def _consume_all(bootstrap: str, group: str) -> set[str]:
@@ -286,7 +264,7 @@ def test_a_lost_agents_broker_is_replaced_on_another_host_and_data_survives(
         (name, where) for name, where in sorted(brokers.items()) if where[0] != scheduler_host
     )
     agent = next(a for a in cluster.state.agents if a.ip == host)
-    _lose_host(agent)
+    lose_host(agent)
     cluster.facts["lost"] = (victim, host)  # what the uninstall must name as left behind
 
     def replaced() -> bool:
