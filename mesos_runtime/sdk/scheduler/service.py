@@ -367,12 +367,9 @@ class ServiceScheduler(ApiViews, Framework):
             step.tasks = [t.name for t in self.spec.pod(pod).tasks]
         # the tasks being killed are superseded, in memory before anything awaits: else the
         # recovery step sees them still running, completes, and nothing is relaunched
-        superseded = {
-            r.task_id: step.name if step else instance for r in self._live_tasks(instance)
-        }
-        self.superseded.update(superseded)
-        for task_id, by in superseded.items():
-            await self.store.put_superseded(task_id, by)
+        await self._supersede(
+            {r.task_id: step.name if step else instance for r in self._live_tasks(instance)}
+        )
         killed = await self._kill_instance(instance)
         await self.progress(new_work=True)
         return killed
@@ -711,7 +708,6 @@ class ServiceScheduler(ApiViews, Framework):
             for name in step.tasks
             for record in self._live_tasks(step.asset, name)
         }
-        self.superseded.update(superseded)
         # FINISH/ONCE tasks run again too
         rerun = [
             n
@@ -719,10 +715,16 @@ class ServiceScheduler(ApiViews, Framework):
             for t in step.tasks
             if self.finished.pop(n := task_name_of(step.asset, t), None) is not None
         ]
-        for task_id, by in superseded.items():
-            await self.store.put_superseded(task_id, by)
+        await self._supersede(superseded)
         for name in rerun:
             await self.state.delete_json("finished", name)
+
+    async def _supersede(self, superseded: dict[str, str]) -> None:
+        """Mark running tasks (task id -> the step that replaces them) as superseded: in
+        memory at once, before this coroutine's first await, then in the store."""
+        self.superseded.update(superseded)
+        for task_id, by in superseded.items():
+            await self.store.put_superseded(task_id, by)
 
     async def _save_plans(self) -> None:
         for name, plan in self.plans.items():
