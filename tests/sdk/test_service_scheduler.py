@@ -335,8 +335,12 @@ def test_a_drained_agents_pod_is_replaced_on_another_host(
         {"type": "REACTIVATE_AGENT", "reactivate_agent": {"agent_id": {"value": before["agent"]}}},
     )
     daemons.wait_until(lambda: reserved(cluster, drained) is None, 30, message="released")
+    # the master drops the reservation when it applies DESTROY/UNRESERVE; the agent
+    # removes the volume's directory when the operation reaches it, a moment later
     old_volumes = cluster.agent_by_host(drained).work_dir / "volumes" / "roles" / ROLE
-    assert not list(old_volumes.glob("web-0.*"))
+    daemons.wait_until(
+        lambda: not list(old_volumes.glob("web-0.*")), 30, message="old volume destroyed"
+    )
 
 
 def test_an_agent_gone_past_the_timeout_has_its_pod_replaced_elsewhere(
