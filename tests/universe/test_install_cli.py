@@ -14,6 +14,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -39,8 +40,9 @@ pytestmark = pytest.mark.integration
 
 INFINITY = str(Path(sys.executable).with_name("infinity"))
 
-# a package whose deploy plan cannot complete: its second pod asks more cpus than any
-# agent has, after the first pod has reserved and launched
+# a package whose deploy plan cannot complete: its second pod asks more cpus and volume
+# disk than any agent has, after the first pod has reserved and launched (it renders a
+# config, so it is placed as its peers' addresses must be: all of its pod type first)
 STUCK = """name: {{ service.name }}
 pods:
   app:
@@ -50,7 +52,13 @@ pods:
   big:
     count: 1
     tasks:
-      server: {cmd: exec sleep 86400, cpus: 8, memory: 32}
+      server:
+        cmd: exec sleep 86400
+        cpus: 8
+        memory: 32
+        volume: {path: data, type: ROOT, size: 4000}
+        configs:
+          conf: {template: big.conf.j2, dest: big.conf}
 """
 
 # replacements of its pods spaced out by min-replace-delay-secs (longer than a replacement
@@ -168,7 +176,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     make_package(repo / "tiny")
     schema = copy.deepcopy(SCHEMA)
     schema["properties"]["service"]["properties"]["name"]["default"] = "stuck"
-    make_package(repo / "stuck", spec=STUCK, templates={}, schema=schema)
+    make_package(repo / "stuck", spec=STUCK, templates={"big.conf.j2": "big\n"}, schema=schema)
     schema = copy.deepcopy(SCHEMA)
     schema["properties"]["service"]["properties"]["name"]["default"] = "spaced"
     make_package(repo / "spaced", spec=SPACED, templates={}, schema=schema)
@@ -417,16 +425,25 @@ def test_a_stuck_plan_is_paused_resumed_and_force_completed(cluster: Cluster) ->
         if plan.returncode != 0:
             return None  # its scheduler not registered yet
         doc = json.loads(plan.stdout)
-        return doc if doc["phases"][0]["status"] == "COMPLETE" else None
+        said = doc["phases"][1]["steps"][0]["message"]
+        return doc if doc["phases"][0]["status"] == "COMPLETE" and said else None
 
-    doc = wait_until(waits_for_big, 120, interval=0.5, message="stuck's app pod deployed")
+    doc = wait_until(waits_for_big, 120, interval=0.5, message="stuck's big pod says why it waits")
     assert doc["status"] == "IN_PROGRESS"
-    assert doc["phases"][1]["steps"][0]["status"] == "PENDING"  # no offer has 8 cpus
-    assert "stuck: interrupt deploy" in ok(cluster.run("stuck", "plan", "pause")).stdout
+    step = doc["phases"][1]["steps"][0]
+    assert step["status"] == "PENDING"  # no offer has 8 cpus and 4000 MB of disk
+    # the step says why, from the best offer: what the pod needs beside what that offer has
+    needs, _, has = step["message"].partition("; the best offer (127.0.0.")
+    assert needs == "waiting for an offer: needs cpus 8, disk 4000 MB for volume data"
+    assert re.fullmatch(r"[234]\) has cpus [\d.]+, disk \d+ MB", has), step["message"]
+    shown = ok(cluster.run("stuck", "plan", "status")).stdout
+    assert f"big-0:[server] PENDING  {needs}; the best offer" in shown, shown
+    assert ok(cluster.run("stuck", "plan", "pause")).stdout == "stuck: paused plan deploy\n"
     assert cluster.plan("stuck")["status"] == "WAITING"
-    assert "stuck: continue deploy" in ok(cluster.run("stuck", "plan", "resume")).stdout
+    assert ok(cluster.run("stuck", "plan", "resume")).stdout == "stuck: resumed plan deploy\n"
     assert cluster.plan("stuck")["status"] == "IN_PROGRESS"
-    ok(cluster.run("stuck", "plan", "force-complete", "--phase", "big"))
+    done = ok(cluster.run("stuck", "plan", "force-complete", "--phase", "big")).stdout
+    assert done == "stuck: force-completed phase big of plan deploy\n"
     doc = cluster.plan("stuck")
     assert doc["status"] == "COMPLETE"
     assert [p["status"] for p in doc["phases"]] == ["COMPLETE", "COMPLETE"]
