@@ -3,8 +3,9 @@ plan|pod ...` as a user runs them, against a real local cluster (3 agents, each 
 its own, and Marathon) with the real `infinity-scheduler` running a tiny real package:
 refusals that name what is wrong and install nothing, dry runs, the record kept as the
 scheduler app's labels, numbered revisions rolled out, pods restarted and replaced, plans
-paused, resumed and force-completed, an `--atomic` install that fails leaving nothing
-behind, and an uninstall that names what it could not remove. The tests run in file order
+paused, resumed and force-completed, steps no offer can serve saying why, an `--atomic`
+install that fails leaving nothing behind, and an uninstall that names what it could not
+remove. The tests run in file order
 and share the cluster."""
 
 from __future__ import annotations
@@ -59,6 +60,17 @@ pods:
         volume: {path: data, type: ROOT, size: 4000}
         configs:
           conf: {template: big.conf.j2, dest: big.conf}
+"""
+
+# a package whose deploy plan cannot complete: one pod per host, and one more pod than
+# the cluster has agents
+CROWDED = """name: {{ service.name }}
+pods:
+  app:
+    count: 4
+    placement: hostname:UNIQUE
+    tasks:
+      server: {cmd: exec sleep 86400, cpus: 0.05, memory: 16}
 """
 
 # replacements of its pods spaced out by min-replace-delay-secs (longer than a replacement
@@ -177,6 +189,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     schema = copy.deepcopy(SCHEMA)
     schema["properties"]["service"]["properties"]["name"]["default"] = "stuck"
     make_package(repo / "stuck", spec=STUCK, templates={"big.conf.j2": "big\n"}, schema=schema)
+    schema = copy.deepcopy(SCHEMA)
+    schema["properties"]["service"]["properties"]["name"]["default"] = "crowded"
+    make_package(repo / "crowded", spec=CROWDED, templates={}, schema=schema)
     schema = copy.deepcopy(SCHEMA)
     schema["properties"]["service"]["properties"]["name"]["default"] = "spaced"
     make_package(repo / "spaced", spec=SPACED, templates={}, schema=schema)
@@ -455,12 +470,17 @@ def test_a_stuck_plan_is_paused_resumed_and_force_completed(cluster: Cluster) ->
 
 def test_a_failing_atomic_install_leaves_nothing_behind(cluster: Cluster) -> None:
     result = cluster.run(
-        "install", "stuck", "--name", "doomed", "--yes", "--atomic", "--timeout", "30",
+        "install", "crowded", "--name", "doomed", "--yes", "--atomic", "--timeout", "30",
         timeout=300,
     )  # fmt: skip
     refused(result, "--atomic: uninstalling doomed", "doomed did not deploy within 30s")
-    # it got as far as reserving and launching its first pod: that is what was undone
-    assert "app-0:[server] COMPLETE" in result.stderr
+    # it got as far as reserving and launching a pod on each host: that is what was undone
+    assert "app-2:[server] COMPLETE" in result.stderr
+    # the plan it gave up on says why the last pod waited: no host the rule allows
+    waited = re.search(r"app-3:\[server\] PENDING  (.*)", result.stderr)
+    assert waited is not None, result.stderr
+    assert waited[1].startswith("waiting for an offer: every agent offered is ruled out: 127.")
+    assert waited[1].endswith(" by placement hostname:UNIQUE"), waited[1]
     assert "doomed uninstalled: no tasks, reservations or state left" in result.stderr
     cluster.assert_nothing_left("doomed")
     assert [s["name"] for s in cluster.json("list")] == ["tiny"]
