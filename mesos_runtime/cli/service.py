@@ -91,13 +91,15 @@ def plan_status(
     out.print(plan_view(doc))
 
 
-def _plan_call(
-    ctx: typer.Context, plan: str, verb: str, phase: str | None, step: str | None
+def _plan_call(  # noqa: PLR0917 - the call, what it did, and where
+    ctx: typer.Context, plan: str, verb: str, done: str, phase: str | None, step: str | None
 ) -> None:
+    """POST the API's `verb` (the SDK's words: interrupt, continue, ...); say what was `done`
+    in the operator's words: `kafka: paused phase broker of plan deploy`."""
     api = scheduler(ctx)
     api.post(f"/v1/plans/{plan}/{verb}", {"phase": phase or "", "step": step or ""})
-    where = "/".join(x for x in (plan, phase, step) if x)
-    out.print(f"{api.service}: {verb} {where}", markup=False)
+    where = [f"{kind} {name}" for kind, name in (("step", step), ("phase", phase)) if name]
+    out.print(f"{api.service}: {done} {' of '.join([*where, f'plan {plan}'])}", markup=False)
 
 
 @plan_app.command("pause")
@@ -107,7 +109,7 @@ def plan_pause(
     phase: PhaseOption = None,
 ) -> None:
     """Stop starting new steps (running ones finish)."""
-    _plan_call(ctx, plan, "interrupt", phase, None)
+    _plan_call(ctx, plan, "interrupt", "paused", phase, None)
 
 
 @plan_app.command("resume")
@@ -117,7 +119,7 @@ def plan_resume(
     phase: PhaseOption = None,
 ) -> None:
     """Go on with a paused plan."""
-    _plan_call(ctx, plan, "continue", phase, None)
+    _plan_call(ctx, plan, "continue", "resumed", phase, None)
 
 
 @plan_app.command("restart")
@@ -128,7 +130,7 @@ def plan_restart(
     step: StepOption = None,
 ) -> None:
     """Run a plan (or one phase or step) again from the start."""
-    _plan_call(ctx, plan, "restart", phase, step)
+    _plan_call(ctx, plan, "restart", "restarted", phase, step)
 
 
 @plan_app.command("force-complete")
@@ -139,7 +141,7 @@ def plan_force_complete(
     step: StepOption = None,
 ) -> None:
     """Mark a plan (or phase or step) COMPLETE without running it."""
-    _plan_call(ctx, plan, "forceComplete", phase, step)
+    _plan_call(ctx, plan, "forceComplete", "force-completed", phase, step)
 
 
 # --- pods ----------------------------------------------------------------------------------

@@ -3,8 +3,9 @@ plan|pod ...` as a user runs them, against a real local cluster (3 agents, each 
 its own, and Marathon) with the real `infinity-scheduler` running a tiny real package:
 refusals that name what is wrong and install nothing, dry runs, the record kept as the
 scheduler app's labels, numbered revisions rolled out, pods restarted and replaced, plans
-paused, resumed and force-completed, an `--atomic` install that fails leaving nothing
-behind, and an uninstall that names what it could not remove. The tests run in file order
+paused, resumed and force-completed, steps no offer can serve saying why, an `--atomic`
+install that fails leaving nothing behind, and an uninstall that names what it could not
+remove. The tests run in file order
 and share the cluster."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -39,8 +41,9 @@ pytestmark = pytest.mark.integration
 
 INFINITY = str(Path(sys.executable).with_name("infinity"))
 
-# a package whose deploy plan cannot complete: its second pod asks more cpus than any
-# agent has, after the first pod has reserved and launched
+# a package whose deploy plan cannot complete: its second pod asks more cpus and volume
+# disk than any agent has, after the first pod has reserved and launched (it renders a
+# config, so it is placed as its peers' addresses must be: all of its pod type first)
 STUCK = """name: {{ service.name }}
 pods:
   app:
@@ -50,7 +53,24 @@ pods:
   big:
     count: 1
     tasks:
-      server: {cmd: exec sleep 86400, cpus: 8, memory: 32}
+      server:
+        cmd: exec sleep 86400
+        cpus: 8
+        memory: 32
+        volume: {path: data, type: ROOT, size: 4000}
+        configs:
+          conf: {template: big.conf.j2, dest: big.conf}
+"""
+
+# a package whose deploy plan cannot complete: one pod per host, and one more pod than
+# the cluster has agents
+CROWDED = """name: {{ service.name }}
+pods:
+  app:
+    count: 4
+    placement: hostname:UNIQUE
+    tasks:
+      server: {cmd: exec sleep 86400, cpus: 0.05, memory: 16}
 """
 
 # replacements of its pods spaced out by min-replace-delay-secs (longer than a replacement
@@ -168,7 +188,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     make_package(repo / "tiny")
     schema = copy.deepcopy(SCHEMA)
     schema["properties"]["service"]["properties"]["name"]["default"] = "stuck"
-    make_package(repo / "stuck", spec=STUCK, templates={}, schema=schema)
+    make_package(repo / "stuck", spec=STUCK, templates={"big.conf.j2": "big\n"}, schema=schema)
+    schema = copy.deepcopy(SCHEMA)
+    schema["properties"]["service"]["properties"]["name"]["default"] = "crowded"
+    make_package(repo / "crowded", spec=CROWDED, templates={}, schema=schema)
     schema = copy.deepcopy(SCHEMA)
     schema["properties"]["service"]["properties"]["name"]["default"] = "spaced"
     make_package(repo / "spaced", spec=SPACED, templates={}, schema=schema)
@@ -417,16 +440,25 @@ def test_a_stuck_plan_is_paused_resumed_and_force_completed(cluster: Cluster) ->
         if plan.returncode != 0:
             return None  # its scheduler not registered yet
         doc = json.loads(plan.stdout)
-        return doc if doc["phases"][0]["status"] == "COMPLETE" else None
+        said = doc["phases"][1]["steps"][0]["message"]
+        return doc if doc["phases"][0]["status"] == "COMPLETE" and said else None
 
-    doc = wait_until(waits_for_big, 120, interval=0.5, message="stuck's app pod deployed")
+    doc = wait_until(waits_for_big, 120, interval=0.5, message="stuck's big pod says why it waits")
     assert doc["status"] == "IN_PROGRESS"
-    assert doc["phases"][1]["steps"][0]["status"] == "PENDING"  # no offer has 8 cpus
-    assert "stuck: interrupt deploy" in ok(cluster.run("stuck", "plan", "pause")).stdout
+    step = doc["phases"][1]["steps"][0]
+    assert step["status"] == "PENDING"  # no offer has 8 cpus and 4000 MB of disk
+    # the step says why, from the best offer: what the pod needs beside what that offer has
+    needs, _, has = step["message"].partition("; the best offer (127.0.0.")
+    assert needs == "waiting for an offer: needs cpus 8, disk 4000 MB for volume data"
+    assert re.fullmatch(r"[234]\) has cpus [\d.]+, disk \d+ MB", has), step["message"]
+    shown = ok(cluster.run("stuck", "plan", "status")).stdout
+    assert f"big-0:[server] PENDING  {needs}; the best offer" in shown, shown
+    assert ok(cluster.run("stuck", "plan", "pause")).stdout == "stuck: paused plan deploy\n"
     assert cluster.plan("stuck")["status"] == "WAITING"
-    assert "stuck: continue deploy" in ok(cluster.run("stuck", "plan", "resume")).stdout
+    assert ok(cluster.run("stuck", "plan", "resume")).stdout == "stuck: resumed plan deploy\n"
     assert cluster.plan("stuck")["status"] == "IN_PROGRESS"
-    ok(cluster.run("stuck", "plan", "force-complete", "--phase", "big"))
+    done = ok(cluster.run("stuck", "plan", "force-complete", "--phase", "big")).stdout
+    assert done == "stuck: force-completed phase big of plan deploy\n"
     doc = cluster.plan("stuck")
     assert doc["status"] == "COMPLETE"
     assert [p["status"] for p in doc["phases"]] == ["COMPLETE", "COMPLETE"]
@@ -438,12 +470,17 @@ def test_a_stuck_plan_is_paused_resumed_and_force_completed(cluster: Cluster) ->
 
 def test_a_failing_atomic_install_leaves_nothing_behind(cluster: Cluster) -> None:
     result = cluster.run(
-        "install", "stuck", "--name", "doomed", "--yes", "--atomic", "--timeout", "30",
+        "install", "crowded", "--name", "doomed", "--yes", "--atomic", "--timeout", "30",
         timeout=300,
     )  # fmt: skip
     refused(result, "--atomic: uninstalling doomed", "doomed did not deploy within 30s")
-    # it got as far as reserving and launching its first pod: that is what was undone
-    assert "app-0:[server] COMPLETE" in result.stderr
+    # it got as far as reserving and launching a pod on each host: that is what was undone
+    assert "app-2:[server] COMPLETE" in result.stderr
+    # the plan it gave up on says why the last pod waited: no host the rule allows
+    waited = re.search(r"app-3:\[server\] PENDING  (.*)", result.stderr)
+    assert waited is not None, result.stderr
+    assert waited[1].startswith("waiting for an offer: every agent offered is ruled out: 127.")
+    assert waited[1].endswith(" by placement hostname:UNIQUE"), waited[1]
     assert "doomed uninstalled: no tasks, reservations or state left" in result.stderr
     cluster.assert_nothing_left("doomed")
     assert [s["name"] for s in cluster.json("list")] == ["tiny"]

@@ -1,14 +1,17 @@
 """Spark end to end on a local cluster whose agents are hosts of their own, with the
 session's real ZooKeeper as the cluster's: `infinity install spark` (a master in ZooKeeper
-recovery mode, a worker and the history server, as pods) → ready → `infinity spark submit`
-runs a real PySpark job on the cluster's worker and streams the driver's output → the
-history server lists the application → `infinity uninstall` leaves nothing."""
+recovery mode, a worker and the history server, as pods) → ready → the master's process
+killed: the SDK relaunches it in place and it recovers from ZooKeeper, its worker registered
+again → `infinity spark submit` runs a real PySpark job on the cluster's worker and streams
+the driver's output → the history server lists the application → `infinity uninstall`
+leaves nothing."""
 
 from __future__ import annotations
 
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -133,6 +136,37 @@ def master_status(address: str) -> dict[str, Any]:
     return status
 
 
+def master_pid(address: str) -> int:
+    """The pid of the Spark master JVM listening at `address` (host:port): its task's
+    process (the task's shell execs spark-class, which execs java)."""
+    host, port = address.split(":")
+    wanted = [b"org.apache.spark.deploy.master.Master", b"--host", host.encode(), b"--port"]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if all(w in argv for w in wanted) and argv[argv.index(b"--port") + 1] == port.encode():
+            return int(entry.name)
+    raise AssertionError(f"no Spark master process listening at {address}")
+
+
+def master_task(env: dict[str, str]) -> tuple[str, str]:
+    """(task id, state) of the master pod's task, as `infinity spark pod status` shows it."""
+    listed = run(env, "spark", "pod", "status", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [task] = [
+        t
+        for p in json.loads(listed.stdout)["pods"]
+        if p["name"] == "master"
+        for i in p["instances"]
+        for t in i["tasks"]
+    ]
+    return task["id"], task["status"]
+
+
 @pytest.mark.timeout(600)  # a master, a worker and a job's JVMs on a loaded 2-core machine
 def test_spark_installs_runs_a_real_job_and_uninstalls(
     env: dict[str, str], zk_quorum: zookeeper.QuorumHandle
@@ -155,6 +189,34 @@ def test_spark_installs_runs_a_real_job_and_uninstalls(
     finally:
         zk.stop()
         zk.close()
+
+    # the master crashes: the SDK relaunches it in place (same host and ports), and it
+    # recovers from ZooKeeper: it tells the worker it stored there that it leads again,
+    # and the worker (not restarted) is registered with it again
+    [worker] = [w["id"] for w in status["workers"]]
+    crashed, _ = master_task(env)
+    os.kill(master_pid(master), signal.SIGKILL)
+
+    def relaunched() -> str | None:
+        task_id, state = master_task(env)
+        return task_id if task_id != crashed and state == "TASK_RUNNING" else None
+
+    relaunched_id = wait_until(relaunched, 120, interval=1, message="the master relaunched")
+    assert endpoint(env, "master") == [master]
+    recovered = wait_until(
+        lambda: (doc := master_status(ui))["status"] == "ALIVE" and doc["workers"] and doc,
+        120, interval=1, message="the relaunched master ALIVE with its worker",
+    )  # fmt: skip
+    assert [(w["id"], w["state"]) for w in recovered["workers"]] == [(worker, "ALIVE")]
+    log = run(env, "task", "log", relaunched_id, "--stderr")
+    assert log.returncode == 0, log.stderr
+    assert "New state: RECOVERING" in log.stdout, log.stdout[-3000:]
+    assert "Recovery complete" in log.stdout, log.stdout[-3000:]
+    wait_until(
+        lambda: json.loads(run(env, "spark", "plan", "status", "recovery", "--json").stdout)[
+            "status"] == "COMPLETE",
+        120, interval=1, message="the recovery plan COMPLETE",
+    )  # fmt: skip
 
     job = Path(env["OPTIONS"]).parent / "job.py"
     job.write_text(JOB)

@@ -53,6 +53,7 @@ from mesos_runtime.wire.mesos import (
 from mesos_runtime.wire.resources import Resources
 
 from .records import PodRecord
+from .shortfall import PodNeed, Shortfall, shortfall_of
 
 __all__ = ["Evaluation", "Evaluator", "Refusal", "task_name_of"]
 
@@ -76,10 +77,12 @@ class Evaluation:
 @dataclass(frozen=True)
 class Refusal:
     """Why an offer does not serve a step; `on_step`: the step's status should say so (the
-    step cannot go on as things are), not only the log."""
+    step cannot go on as things are), not only the log; `shortfall`: why the offer cannot
+    place an unplaced instance, for the step's waiting note."""
 
     reason: str
     on_step: bool = False
+    shortfall: Shortfall | None = None
 
     def __str__(self) -> str:
         return self.reason
@@ -221,12 +224,14 @@ class Evaluator:
         names = [p.name for t in pod.tasks for p in t.ports]
         if record.reservation_id is None:
             if record.avoid_agent == offer.agent_id.value:
-                return Refusal("replacing: not on the agent it left")
+                left = Shortfall(offer.hostname, rule="its replacement (the agent it left)")
+                return Refusal("replacing: not on the agent it left", shortfall=left)
             constraints = parse_constraints([c.to_marathon() for c in pod.placement])
             others = [Placement.of(p.hostname or "", []) for p in placed]
             broken = unmet_constraint(constraints, Placement.of_offer(offer), others, pod.count)
             if broken is not None:
-                return Refusal(f"placement {broken}")
+                rule = f"placement {':'.join(broken.to_json())}"
+                return Refusal(rule, shortfall=Shortfall(offer.hostname, rule=rule))
             rid = f"{record.name}.{uuid.uuid4().hex[:8]}"
             plan = plan_reservation(
                 self._pod_request(pod, record, rid),
@@ -237,7 +242,10 @@ class Evaluator:
                 available=available,
             )
             if isinstance(plan, OfferMismatch):
-                return Refusal(str(plan))
+                short = shortfall_of(PodNeed.of(pod), available, offer.hostname)
+                if not short.lacks:  # nothing it lacks in amount: say what the match said
+                    short = Shortfall(offer.hostname, rule=f"its offer ({plan})")
+                return Refusal(str(plan), shortfall=short)
             assert isinstance(plan, ReservePlan)
             record = record.replace(
                 reservation_id=rid,

@@ -46,6 +46,7 @@ from mesos_runtime.wire.scheduler import Subscribed
 from .config import SchedulerConfig
 from .evaluate import CONFIG_LABEL, Evaluation, Evaluator, Refusal, task_name_of
 from .records import Orphan, PodRecord, ServiceStore, TargetConfig, config_id
+from .shortfall import WAITING, Shortfalls, with_waiting
 from .views import ApiViews
 
 __all__ = ["ServiceScheduler"]
@@ -127,6 +128,7 @@ class ServiceScheduler(ApiViews, Framework):
         self._ticker: asyncio.Task[None] | None = None
         self.launched_count = 0  # tasks launched by this process
         self._why: dict[str, str] = {}  # the last reason an offer did not serve a step
+        self.shortfalls = Shortfalls()  # why offers could not place unplaced instances
         # instance -> (consecutive failures, when the last was, why): the relaunch backoff
         self._failures: dict[str, tuple[int, float, str]] = {}
         # instances placed afresh (replaced) not yet launched, and when the last replacement
@@ -262,8 +264,10 @@ class ServiceScheduler(ApiViews, Framework):
                         continue
                     placed = self._evaluate(offer, available, record, [])
                     if isinstance(placed, Refusal):
+                        self._short(record.name, offer, placed)
                         continue
                     taken.add(record.name)
+                    self.shortfalls.placed(record.name)
                     available = placed.remaining
                     self.pods[record.name] = placed.pod
                     await self.store.put_pod(placed.pod)
@@ -281,12 +285,15 @@ class ServiceScheduler(ApiViews, Framework):
                     if isinstance(result, Refusal):
                         if result.on_step:
                             step.message = result.reason
-                        if self._new_why(step, result.reason):
+                        if result.shortfall is not None:
+                            self._short(step.asset, offer, result)  # said once, summarised
+                        elif self._new_why(step, result.reason):
                             log.info(
                                 "%s: offer from %s not used: %s", step.name, offer.hostname, result
                             )
                         continue
                     taken.add(step.asset)
+                    self.shortfalls.placed(step.asset)
                     self._room_ok.discard(step.asset)
                     launched.append(result)
                     available = result.remaining
@@ -310,6 +317,9 @@ class ServiceScheduler(ApiViews, Framework):
                     orphan_agents = {o.agent_id for o in self.orphans.values()}
                     refuse = decline_seconds(offer.agent_id.value, bool(wanted), orphan_agents)
                     await client.decline([offer.id], refuse)
+            for step in wanted:
+                if step.asset not in taken:
+                    self._say_waiting(step)
             await self._save_plans()
         await self.progress()
 
@@ -689,6 +699,35 @@ class ServiceScheduler(ApiViews, Framework):
             )
             if self._new_why(step, step.message):
                 log.info("%s: %s", step.name, step.message)
+
+    def _short(self, instance: str, offer: Offer, refusal: Refusal) -> None:
+        if refusal.shortfall is not None:
+            self.shortfalls.note(
+                instance, offer.agent_id.value, refusal.shortfall, time.monotonic()
+            )
+
+    def _say_waiting(self, step: Step) -> None:
+        """The step's message says why no offer serves it (its instance, or a peer its
+        config needs placed first, cannot be placed), or no longer once it can."""
+        now = time.monotonic()
+        waiting = None
+        record = self.pods.get(step.asset)
+        if record is None or record.reservation_id is None:
+            waiting = self.shortfalls.message(step.asset, now)
+        elif self._waits_for_peers(step):
+            pod = self.spec.pod(step.pod)
+            for index in range(pod.count):
+                peer = pod.instance_name(index)
+                why = self.shortfalls.message(peer, now)
+                placed = self.pods.get(peer)
+                if why is not None and (placed is None or placed.reservation_id is None):
+                    waiting = f"waiting for peer {peer} to be placed: {why.removeprefix(WAITING)}"
+                    break
+        message = with_waiting(step.message, waiting)
+        if message != step.message:
+            step.message = message
+            if waiting is not None and self._new_why(step, waiting):
+                log.info("%s: %s", step.name, waiting)
 
     def _new_why(self, step: Step, why: str) -> bool:
         """Whether `why` is news for the step: a reason is logged once, not per offer."""
