@@ -224,7 +224,9 @@ class Evaluator:
         names = [p.name for t in pod.tasks for p in t.ports]
         if record.reservation_id is None:
             if record.avoid_agent == offer.agent_id.value:
-                left = Shortfall(offer.hostname, rule="its replacement (the agent it left)")
+                left = Shortfall(
+                    offer.hostname, rule="being the agent the pod is replaced away from"
+                )
                 return Refusal("replacing: not on the agent it left", shortfall=left)
             constraints = parse_constraints([c.to_marathon() for c in pod.placement])
             others = [Placement.of(p.hostname or "", []) for p in placed]
