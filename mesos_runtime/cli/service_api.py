@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import ssl
 import time
 import urllib.error
@@ -22,9 +23,19 @@ from mesos_runtime.security.authentication import basic_header
 from mesos_runtime.security.tls import TlsError, TlsSettings, client_context
 
 from .endpoints import credential_for, master_state
+from .localcluster import ClusterState, cluster_dir
 from .output import fail
 
-__all__ = ["ApiAnswer", "Marathon", "SchedulerApi", "find_scheduler"]
+__all__ = [
+    "MARATHON_ENV",
+    "ApiAnswer",
+    "Marathon",
+    "SchedulerApi",
+    "find_scheduler",
+    "marathon_url",
+]
+
+MARATHON_ENV = "INFINITY_MARATHON"  # http(s)://host:port of the cluster's Marathon
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -88,6 +99,18 @@ def _https_context() -> ssl.SSLContext | None:
         return client_context(settings)
     except TlsError as e:
         fail(str(e))
+
+
+def marathon_url() -> str | None:
+    """Where the cluster's Marathon is: $INFINITY_MARATHON, else the local cluster's."""
+    url = os.environ.get(MARATHON_ENV)
+    if url:
+        return url
+    try:
+        state = ClusterState.load(cluster_dir())
+    except ValueError:
+        return None
+    return state.marathon.url if state is not None and state.marathon is not None else None
 
 
 class Marathon:
