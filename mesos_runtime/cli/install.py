@@ -41,7 +41,7 @@ from .endpoints import master_state, resolve_master
 from .localcluster import ClusterState, cluster_dir
 from .output import CliError, err, fail, out, print_json, table
 from .plans import plan_text, watch_plan
-from .service_api import Marathon, SchedulerApi, find_scheduler
+from .service_api import MARATHON_ENV, Marathon, SchedulerApi, find_scheduler, marathon_url
 
 __all__ = ["history", "install", "list_services", "rollback", "uninstall", "update"]
 
@@ -77,15 +77,12 @@ def _master() -> str:
 
 
 def _marathon() -> Marathon:
-    url = os.environ.get("INFINITY_MARATHON")
-    if not url:
-        state = _local()
-        if state is None or state.marathon is None:
-            fail(
-                "no Marathon to run the service's scheduler: start a local cluster "
-                "(`infinity cluster up`) or set INFINITY_MARATHON"
-            )
-        url = state.marathon.url
+    url = marathon_url()
+    if url is None:
+        fail(
+            "no Marathon to run the service's scheduler: start a local cluster "
+            "(`infinity cluster up`) or set INFINITY_MARATHON"
+        )
     return Marathon(url)
 
 
@@ -124,7 +121,7 @@ def _target(package: Package, mirror: str | None, *, dry_run: bool) -> Scheduler
             if state is None
             else ((Path(state.directory) / "mirror" / f"{package.name}-{package.version}").as_uri())
         )
-    local = state is not None and not os.environ.get("INFINITY_MARATHON")
+    local = state is not None and not os.environ.get(MARATHON_ENV)
     command = os.environ.get("INFINITY_SCHEDULER_CMD") or (
         f"{sys.executable} -m mesos_runtime.sdk.scheduler" if local else "infinity-scheduler"
     )

@@ -18,9 +18,8 @@ from mesos_runtime.universe.install import ServiceRecord
 from mesos_runtime.universe.package import Package
 
 from .catalog import JsonOption, find, paths, universe_errors
-from .localcluster import ClusterState, cluster_dir
 from .output import fail, out, print_json, table
-from .service_api import Marathon
+from .service_api import Marathon, marathon_url
 
 __all__ = ["broker_app", "topic_app"]
 
@@ -50,13 +49,7 @@ def _service(ctx: typer.Context) -> str:
 
 def _package(service: str) -> Package:
     """The Kafka package version the service runs (else the newest one)."""
-    url = os.environ.get("INFINITY_MARATHON")
-    if not url:
-        try:
-            state = ClusterState.load(cluster_dir())
-        except ValueError:
-            state = None
-        url = state.marathon.url if state is not None and state.marathon else None
+    url = marathon_url()
     if url:
         app = Marathon(url).app(service)
         record = ServiceRecord.from_labels(dict(app.get("labels") or {})) if app else None

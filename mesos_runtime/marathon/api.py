@@ -2,7 +2,8 @@
 calls and views, with Marathon's status codes and error shapes (400/422 with details, 404,
 409 with the deployments in the way, 503 while there is no leader).
 
-Requests reaching an instance that does not lead are proxied to the leader (`proxy.py`).
+Callers authenticate first where credentials are configured (`security.py`); requests
+reaching an instance that does not lead are then proxied to the leader (`proxy.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .deployments import Deployment
 from .events import EventBus, stream_events
 from .instances import Instance
 from .scheduler import MarathonScheduler
+from .security import ApiSecurity, authentication
 from .service import AppService, Conflict, NotFound
 from .validation import Invalid
 from .views import app_json, group_json, label_selector, queue_json, task_json
@@ -119,7 +121,7 @@ _APP_ROUTE = re.compile(
 )
 
 
-def make_app(ctx: MarathonContext) -> web.Application:
+def make_app(ctx: MarathonContext, security: ApiSecurity) -> web.Application:
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
@@ -516,7 +518,10 @@ def make_app(ctx: MarathonContext) -> web.Application:
         raw = request.match_info.get("rest", "")
         return pathid.normalize(raw) if raw.strip("/") else "/"
 
-    app = web.Application(middlewares=[errors, leader_only], client_max_size=4 * 1024 * 1024)
+    app = web.Application(
+        middlewares=[authentication(security), errors, leader_only],
+        client_max_size=4 * 1024 * 1024,
+    )
     r = app.router
     r.add_get("/ping", ping)
     r.add_get("/metrics", get_metrics)

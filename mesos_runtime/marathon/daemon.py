@@ -1,7 +1,8 @@
 """One Marathon instance: serve the API, contend for leadership, and while leading load
 the state, subscribe with the stored framework id and drive the apps.
 
-Every instance serves HTTP from the start; a non-leader proxies the API to the leader. On
+Every instance serves its API from the start (HTTP, HTTPS with TLS: `security.py`); a
+non-leader proxies the API to the leader. On
 losing leadership (its ZooKeeper session, or `DELETE /v2/leader`) an instance stops its
 scheduler without tearing the framework down, so the next leader adopts the running tasks,
 and contends again.
@@ -39,6 +40,7 @@ from .flags import MarathonFlags
 from .proxy import LeaderProxy
 from .repository import Repository
 from .scheduler import MarathonScheduler, SchedulerSettings
+from .security import ApiSecurity, api_security
 from .service import AppService
 
 __all__ = ["FlagsInvalid", "MarathonDaemon", "check_flags"]
@@ -111,16 +113,25 @@ class _Leading:
 
 
 class MarathonDaemon:
-    def __init__(self, flags: MarathonFlags, secret: str | None = None) -> None:
+    def __init__(
+        self,
+        flags: MarathonFlags,
+        secret: str | None = None,
+        security: ApiSecurity | None = None,
+    ) -> None:
         self.flags = flags
         self.secret = secret
+        self.security = security if security is not None else api_security(flags)
         self.hostname = flags.hostname or socket.gethostname()
-        self.identifier = f"{self.hostname}:{flags.http_port}"
+        # what the instances elect and reach each other as: the HTTPS port once TLS is on
+        port = flags.https_port if self.security.server_tls is not None else flags.http_port
+        self.identifier = f"{self.hostname}:{port}"
+        self.url = f"{self.security.scheme}://{self.identifier}"
         self.events = EventBus()
         self.ha: SchedulerHA | None = None
         self.elected_at = 0.0
         self._leading: _Leading | None = None
-        self._proxy = LeaderProxy(self.identifier)
+        self._proxy = LeaderProxy(self.identifier, tls=self.security.client_tls)
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self.info = self._info()
@@ -149,23 +160,35 @@ class MarathonDaemon:
     # --- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Serve HTTP and join the election (raises OSError if the port is taken)."""
+        """Serve the API and join the election (raises OSError if a port is taken)."""
         location = self.flags.zk or self.flags.work_dir
         self.ha = await open_ha(
             location,
             self.identifier,
             session_timeout=self.flags.zk_session_timeout / 1000.0,
         )
-        self._runner = web.AppRunner(make_app(self), access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            make_app(self, self.security), access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.flags.http_address, self.flags.http_port)
-        await site.start()
+        flags, listening = self.flags, []
+        if self.security.serve_http:
+            await web.TCPSite(self._runner, flags.http_address, flags.http_port).start()
+            listening.append(f"http://{flags.http_address}:{flags.http_port}")
+        if self.security.server_tls is not None:
+            await web.TCPSite(
+                self._runner,
+                flags.https_address,
+                flags.https_port,
+                ssl_context=self.security.server_tls,
+            ).start()
+            listening.append(f"https://{flags.https_address}:{flags.https_port}")
         log.info(
-            "Marathon %s serving on %s:%d, state in %s",
+            "Marathon %s serving on %s (%s), state in %s",
             __version__,
-            self.flags.http_address,
-            self.flags.http_port,
-            self.ha.location if not self.flags.zk else self.flags.zk.split("@")[-1],
+            " and ".join(listening),
+            "HTTP Basic authentication" if self.security.credentials else "no authentication",
+            self.ha.location if not flags.zk else flags.zk.split("@")[-1],
         )
 
     async def serve(self) -> None:
@@ -255,7 +278,7 @@ class MarathonDaemon:
             roles=[role] if role != "*" else [],
             failover_timeout=float(self.flags.failover_timeout),
             principal=self.flags.mesos_authentication_principal,
-            webui_url=self.flags.webui_url or f"http://{self.identifier}",
+            webui_url=self.flags.webui_url or self.url,
             hostname=self.hostname,
         )
         return info.replace(id=framework_id)
@@ -288,14 +311,17 @@ class MarathonDaemon:
                 "mesos_user": flags.user,
                 "task_launch_timeout": flags.task_launch_timeout,
                 "reconciliation_interval": flags.reconciliation_interval,
-                "webui_url": flags.webui_url or f"http://{self.identifier}",
+                "webui_url": flags.webui_url or self.url,
             },
             "zookeeper_config": {
                 "zk": flags.zk.split("@")[-1] if flags.zk else None,
                 "zk_session_timeout": flags.zk_session_timeout,
                 "zk_max_versions": flags.zk_max_versions,
             },
-            "http_config": {"http_port": flags.http_port, "https_port": None},
+            "http_config": {
+                "http_port": flags.http_port if self.security.serve_http else None,
+                "https_port": flags.https_port if self.security.server_tls is not None else None,
+            },
         }
 
     def stop(self) -> None:

@@ -22,6 +22,19 @@ class MarathonFlags:
     )
     http_address: str = flag("0.0.0.0", help="Address the HTTP API listens on")
     http_port: Port = flag(8080, help="Port the HTTP API listens on")
+    # HTTPS is served when TLS is configured as for every daemon here: LIBPROCESS_SSL_ENABLED
+    # with LIBPROCESS_SSL_CERT_FILE/KEY_FILE (PEM; Marathon's Java keystore flags do not apply)
+    https_address: str = flag("0.0.0.0", help="Address the HTTPS API listens on (with TLS)")
+    https_port: Port = flag(8443, help="Port the HTTPS API listens on (with TLS)")
+    disable_http: bool = flag(False, help="Serve no plain HTTP (needs TLS: HTTPS only)")
+    http_credentials: str | None = flag(
+        help="user:password every API caller must present (HTTP Basic); /ping stays open"
+    )
+    http_credentials_file: str | None = flag(
+        help="Mesos credentials file of the principals that may call the API (HTTP Basic), "
+        "so that no secret is on the command line"
+    )
+    http_realm: str = flag("Mesosphere", help="The realm HTTP Basic authentication names")
     hostname: str | None = flag(help="Hostname advertised to other instances and to Mesos")
     framework_name: str = flag("marathon", help="The framework name registered with Mesos")
     mesos_role: str | None = flag(help="Mesos role for this framework (default: '*')")

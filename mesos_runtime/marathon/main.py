@@ -12,19 +12,20 @@ from mesos_runtime.wire.flags import FlagError, parse_flags
 
 from .daemon import FlagsInvalid, MarathonDaemon, check_flags
 from .flags import MarathonFlags
+from .security import ApiSecurity, SecurityInvalid, api_security
 
 log = logging.getLogger("marathon")
 
 
-async def run(flags: MarathonFlags, secret: str | None) -> int:
-    daemon = MarathonDaemon(flags, secret)
+async def run(flags: MarathonFlags, secret: str | None, security: ApiSecurity) -> int:
+    daemon = MarathonDaemon(flags, secret, security)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.stop)
     try:
         await daemon.start()
     except OSError as e:
-        log.error("cannot serve on %s:%d: %s", flags.http_address, flags.http_port, e)
+        log.error("cannot serve the API: %s", e)
         await daemon.close()
         return 1
     except Exception as e:  # noqa: BLE001 - a store that cannot be opened, a 2nd instance
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             MarathonFlags, sys.argv[1:] if argv is None else argv, prefix="MARATHON_"
         )
         secret = check_flags(flags)
-    except (FlagError, FlagsInvalid) as e:
+        security = api_security(flags)
+    except (FlagError, FlagsInvalid, SecurityInvalid) as e:
         print(str(e).replace("(also MESOS_", "(also MARATHON_"), file=sys.stderr)
         return 1
     logging.basicConfig(
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    return asyncio.run(run(flags, secret))
+    return asyncio.run(run(flags, secret, security))
 
 
 if __name__ == "__main__":

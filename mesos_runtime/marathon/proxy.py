@@ -1,8 +1,13 @@
 """Non-leaders forward API requests to the leading Marathon, as Marathon does: same method,
 path, query, headers and body; the answer streamed back with `X-Marathon-Leader` naming
-the leader. A request that already went through a proxy is not forwarded again."""
+the leader. A request that already went through a proxy is not forwarded again.
+
+With TLS the leader is reached over https, verified against the CA (`LIBPROCESS_SSL_CA_FILE`);
+the caller's `Authorization` goes along, so the leader authenticates the caller itself."""
 
 from __future__ import annotations
+
+import ssl
 
 import aiohttp
 from aiohttp import web
@@ -25,8 +30,16 @@ _HOP_BY_HOP = {
 
 
 class LeaderProxy:
-    def __init__(self, identifier: str, *, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        identifier: str,
+        *,
+        tls: ssl.SSLContext | None = None,
+        connect_timeout: float = 5.0,
+    ) -> None:
         self.identifier = identifier
+        self.tls = tls
+        self.scheme = "https" if tls is not None else "http"
         self.connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
 
@@ -37,7 +50,10 @@ class LeaderProxy:
                 status=503,
             )
         if self._session is None:
-            self._session = aiohttp.ClientSession(auto_decompress=False)
+            self._session = aiohttp.ClientSession(
+                auto_decompress=False,
+                connector=aiohttp.TCPConnector(ssl=self.tls if self.tls is not None else True),
+            )
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         headers[_VIA] = self.identifier
         body = await request.read()
@@ -48,7 +64,7 @@ class LeaderProxy:
         try:
             async with self._session.request(
                 request.method,
-                f"http://{leader}{request.rel_url}",
+                f"{self.scheme}://{leader}{request.rel_url}",
                 headers=headers,
                 data=body or None,
                 allow_redirects=False,
@@ -58,7 +74,7 @@ class LeaderProxy:
                 for key, value in upstream.headers.items():
                     if key.lower() not in _HOP_BY_HOP:
                         response.headers[key] = value
-                response.headers["X-Marathon-Leader"] = f"http://{leader}"
+                response.headers["X-Marathon-Leader"] = f"{self.scheme}://{leader}"
                 await response.prepare(request)
                 async for chunk in upstream.content.iter_any():
                     await response.write(chunk)

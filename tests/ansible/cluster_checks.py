@@ -40,7 +40,7 @@ def zookeeper_mode(ip: str, port: int = 2181, timeout: float = 3.0) -> str | Non
     return None
 
 
-get_json = http_json  # GET, or POST of a JSON body (Marathon's API: plain HTTP)
+get_json = http_json  # GET, or POST of a JSON body, plain HTTP
 
 
 @dataclass(frozen=True)
@@ -270,22 +270,25 @@ class AckingFramework:
         return list(self.history.get(task_id, []))
 
 
-def marathon_leaders(ips: Sequence[str], port: int = 8080) -> set[str | None]:
-    """The leader each Marathon instance names on /v2/leader (None: it answers none)."""
+def marathon_leaders(
+    ips: Sequence[str], access: Access = PLAIN, port: int = 8080
+) -> set[str | None]:
+    """The leader each Marathon instance names on /v2/leader (None: it answers none);
+    secured (the roles' default), Marathon is HTTPS only on 8443 and needs credentials."""
     named: set[str | None] = set()
     for ip in ips:
         try:
-            named.add(get_json(f"http://{ip}:{port}/v2/leader")["leader"])
+            named.add(access.get_json(access.url(ip, port) + "/v2/leader")["leader"])
         except (urllib.error.URLError, OSError, ValueError, KeyError):
             named.add(None)
     return named
 
 
-def marathon_leader(ips: Sequence[str], port: int = 8080) -> str | None:
-    """`http://leader:port` once every instance names the same leader, one of `ips`."""
-    named = marathon_leaders(ips, port)
+def marathon_leader(ips: Sequence[str], access: Access = PLAIN, port: int = 8080) -> str | None:
+    """`http(s)://leader:port` once every instance names the same leader, one of `ips`."""
+    named = marathon_leaders(ips, access, port)
     if len(named) != 1 or None in named:
         return None
     (leader,) = named
     host = str(leader).rsplit(":", 1)[0]
-    return f"http://{leader}" if host in ips else None
+    return f"{access.scheme}://{leader}" if host in ips else None

@@ -27,6 +27,8 @@ from tests.harness.v1_client import framework_info
 
 pytestmark = [pytest.mark.ansible, pytest.mark.slow, pytest.mark.timeout(1200)]
 
+MARATHON_HTTPS = 8443  # the marathon role's marathon_https_port
+
 # what a change on a host would touch: configuration, units, releases
 FINGERPRINT = (
     "find /etc/mesos /etc/zookeeper/conf /etc/systemd/system /opt/infinity/releases "
@@ -160,7 +162,8 @@ def test_the_secured_cluster_refuses_anonymous_callers_and_serves_the_operator(
     modes = site.ssh(
         "itest-2",
         "cd /etc/mesos && stat -c '%n %a' credentials.json agent-credential.json"
-        " agent-http-credentials.json executor-secret-key marathon-secret ssl/host.key",
+        " agent-http-credentials.json executor-secret-key marathon-secret"
+        " marathon-http-credentials.json ssl/host.key",
     )
     assert modes.returncode == 0, modes.stdout + modes.stderr
     for line in modes.stdout.splitlines():
@@ -179,45 +182,61 @@ async def _subscribe_status(caller: checks.Access, url: str) -> int:
 
 def test_marathon_on_the_masters_elects_one_leader_and_runs_an_app(site: Site) -> None:
     masters = site.ips("masters")
+    operator = access(site)
+    # secured: HTTPS only on 8443 against the cluster's CA, the operator's credential
     marathon = wait_until(
-        lambda: checks.marathon_leader(masters), 90, message="one Marathon leader"
+        lambda: checks.marathon_leader(masters, operator, MARATHON_HTTPS),
+        90,
+        message="one Marathon leader",
     )
-    info = checks.get_json(marathon + "/v2/info")
+    assert marathon.startswith("https://")
+    info = operator.get_json(marathon + "/v2/info")
     assert info["elected"] is True
-    frameworks = access(site).get_json(leader(site) + "/api/v1", {"type": "GET_FRAMEWORKS"})
-    names = [f["framework_info"]["name"] for f in frameworks["get_frameworks"]["frameworks"]]
-    assert names.count("marathon") == 1
-    # an app through a standby instance (it proxies to the leader), running on an agent
+    assert info["marathon_config"]["webui_url"] == marathon
+    assert operator.anonymous().status(marathon + "/v2/apps") == 401
+    impostor = checks.Access(operator.context, "operator", "not-the-secret")
+    assert impostor.status(marathon + "/v2/apps") == 401
+    with pytest.raises((urllib.error.URLError, OSError)):
+        checks.PLAIN.get_json(f"http://{masters[0]}:8080/ping")
+    frameworks = operator.get_json(leader(site) + "/api/v1", {"type": "GET_FRAMEWORKS"})
+    infos = [f["framework_info"] for f in frameworks["get_frameworks"]["frameworks"]]
+    assert [i["name"] for i in infos].count("marathon") == 1
+    assert next(i for i in infos if i["name"] == "marathon")["webui_url"] == marathon
+    # an app through a standby instance (it proxies to the leader over TLS with the
+    # caller's credential), running on an agent
     leading = marathon.split("//")[1].rsplit(":", 1)[0]
     standby = next(ip for ip in masters if ip != leading)
+    assert operator.anonymous().status(operator.url(standby, MARATHON_HTTPS) + "/v2/apps") == 401
     app = {"id": "/e2e/sleeper", "cmd": "sleep 3600", "cpus": 0.1, "mem": 32, "instances": 1}
-    checks.get_json(f"http://{standby}:8080/v2/apps", app)
+    operator.get_json(operator.url(standby, MARATHON_HTTPS) + "/v2/apps", app)
     running = wait_until(
         lambda: (
-            (t := checks.get_json(marathon + "/v2/apps/e2e/sleeper")["app"])["tasksRunning"] == 1
+            (t := operator.get_json(marathon + "/v2/apps/e2e/sleeper")["app"])["tasksRunning"] == 1
             and t
         ),
         120,
         message="the app's instance running",
     )
     assert running["instances"] == 1
-    states = checks.task_states(access(site), leader(site))
+    states = checks.task_states(operator, leader(site))
     (task,) = [s for t, s in states.items() if t.startswith("e2e_sleeper")]
     assert task == "TASK_RUNNING"
     # gone again (the later tests count the agents' tasks), once its deployment is over: a
     # DELETE while the app is locked by one is a 409, as Marathon answers
     wait_until(
-        lambda: checks.get_json(marathon + "/v2/deployments") == [],
+        lambda: operator.get_json(marathon + "/v2/deployments") == [],
         60,
         message="the app's deployment finished",
     )
-    request = urllib.request.Request(marathon + "/v2/apps/e2e/sleeper", method="DELETE")
-    urllib.request.urlopen(request, timeout=10).close()
+    request = urllib.request.Request(
+        marathon + "/v2/apps/e2e/sleeper", method="DELETE", headers=operator.headers()
+    )
+    urllib.request.urlopen(request, timeout=10, context=operator.context).close()
     wait_until(
         lambda: (
             not any(
                 t.startswith("e2e_sleeper") and s == "TASK_RUNNING"
-                for t, s in checks.task_states(access(site), leader(site)).items()
+                for t, s in checks.task_states(operator, leader(site)).items()
             )
         ),
         60,

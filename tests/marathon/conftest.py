@@ -1,14 +1,16 @@
 """Real Marathon processes beside a real master and agents on loopback.
 
 `MarathonProcess` is one `marathon` daemon (the console script's module under this venv),
-ready once `/ping` answers, stopped by its own pid. `api()` speaks to it over HTTP exactly
-as Marathon's clients do.
+ready once `/ping` answers, stopped by its own pid. `api()` speaks to it over HTTP (or
+HTTPS, with HTTP Basic credentials) exactly as Marathon's clients do.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,7 +27,9 @@ from tests.integration.test_agent_tasks import kill_leftover_tasks
 class MarathonProcess(daemons.Daemon):
     """A `marathon` daemon; healthy when `/ping` answers pong and the API is served (by this
     instance as the leader, or proxied to one): a leader that is still loading its state
-    answers 503."""
+    answers 503. With `auth` ("user:password") the API check presents it."""
+
+    auth: str | None = None
 
     def _healthy(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
@@ -33,18 +37,23 @@ class MarathonProcess(daemons.Daemon):
                 f"marathon exited with {self.process.returncode}:\n{self.log_tail()}"
             )
         try:
-            with urllib.request.urlopen(self.url + "/ping", timeout=2) as r:
+            with urllib.request.urlopen(self.url + "/ping", timeout=2, context=self.tls) as r:
                 if r.status != 200:
                     return False
-            with urllib.request.urlopen(self.url + "/v2/info", timeout=2) as r:
-                return r.status == 200
+            return api(self.url, "GET", "/v2/info", context=self.tls, auth=self.auth).status == 200
         except (urllib.error.URLError, OSError):
             return False
 
 
 def marathon(
-    work_dir: Path, master: str, *flags: str, port: int | None = None, zk: str | None = None
+    work_dir: Path,
+    master: str,
+    *flags: str,
+    port: int | None = None,
+    zk: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> MarathonProcess:
+    """A Marathon on 127.0.0.1:`port` (not yet started); `env` adds e.g. LIBPROCESS_SSL_*."""
     port = port or daemons.free_port()
     args = [
         f"--master={master}",
@@ -55,7 +64,7 @@ def marathon(
         *([f"--zk={zk}", "--zk_session_timeout=4000"] if zk else []),
         *flags,
     ]
-    return MarathonProcess("marathon", port, work_dir, args, daemons._env())
+    return MarathonProcess("marathon", port, work_dir, args, daemons._env(env))
 
 
 @dataclass
@@ -65,19 +74,27 @@ class Answer:
     headers: dict[str, str]
 
 
-def api(base: str, method: str, path: str, body: Any = None, timeout: float = 15.0) -> Answer:
-    """One HTTP call to Marathon; any status comes back (no exception for 4xx/5xx)."""
+def api(
+    base: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    timeout: float = 15.0,
+    *,
+    context: ssl.SSLContext | None = None,
+    auth: str | None = None,
+) -> Answer:
+    """One HTTP call to Marathon; any status comes back (no exception for 4xx/5xx). `auth`
+    ("user:password") is presented as HTTP Basic; `context` verifies an https Marathon."""
     data = (
         None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     )
-    request = urllib.request.Request(
-        base + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
-    )
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if auth is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             raw = response.read()
             status, headers = response.status, dict(response.headers)
     except urllib.error.HTTPError as e:
@@ -101,7 +118,7 @@ class Marathon:
         return self.process.url
 
     def __call__(self, method: str, path: str, body: Any = None) -> Answer:
-        return api(self.url, method, path, body)
+        return api(self.url, method, path, body, context=self.process.tls, auth=self.process.auth)
 
     def app(self, app_id: str) -> dict[str, Any]:
         answer = self("GET", f"/v2/apps{app_id}")

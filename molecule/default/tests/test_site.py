@@ -72,9 +72,14 @@ def test_every_agent_is_registered_with_its_resources_and_runs_a_task(
     assert set(ran.values()) == {a["agent_info"]["id"]["value"] for a in agents}
 
 
-def test_the_marathon_instances_agree_on_one_leader(ips: dict[str, str]) -> None:
+def test_the_marathon_instances_agree_on_one_leader(
+    ips: dict[str, str], access: checks.Access
+) -> None:
+    # secured: HTTPS only (the marathon role's marathon_https_port) with credentials
     leader = wait_until(
-        lambda: checks.marathon_leader(list(ips.values())), 60, message="one Marathon leader"
+        lambda: checks.marathon_leader(list(ips.values()), access, 8443),
+        60,
+        message="one Marathon leader",
     )
-    info = checks.get_json(leader + "/v2/info")
+    info = access.get_json(leader + "/v2/info")
     assert info["elected"] is True and info["frameworkId"]
