@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -88,9 +89,11 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list
     env["PATH"] = f"{BIN}:{os.environ['PATH']}"
     env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = str(work / "facts")
     outputs = []
-    for _ in range(2):  # the second run must change nothing
+    # the second run must change nothing, and so must check mode with --diff (which shows
+    # no secret either)
+    for extra in ([], [], ["--check", "--diff"]):
         run = subprocess.run(
-            command, cwd=REPO, env=env, capture_output=True, text=True, check=False
+            command + extra, cwd=REPO, env=env, capture_output=True, text=True, check=False
         )
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
         outputs.append(run.stdout + run.stderr)
@@ -159,4 +162,6 @@ def test_no_secret_is_logged_and_a_second_run_changes_nothing(
     for output in outputs:
         for secret in values + [k.splitlines()[1] for k in keys]:
             assert secret not in output
-    assert "changed=0" in outputs[1].split("PLAY RECAP")[-1]
+    for output in outputs[1:]:
+        changed = re.findall(r"changed=(\d+)", output.split("PLAY RECAP")[-1])
+        assert changed == ["0", "0"], output[-4000:]

@@ -244,13 +244,12 @@ def test_marathon_on_the_masters_elects_one_leader_and_runs_an_app(site: Site) -
     )
 
 
-def test_a_second_site_run_changes_nothing_and_check_mode_agrees(site: Site) -> None:
+def test_a_second_site_run_changes_nothing(site: Site) -> None:
+    # check mode is run on fresh hosts above; on converged ones (changed=0, --diff showing
+    # no secret) by test_security.py's controller-side run, without a third site.yml here
     again = site.playbook("site.yml")
     assert again.returncode == 0, again.output[-5000:]
     assert again.changed() == 0, again.output[-5000:]
-    check = site.playbook("site.yml", "--check", "--diff")
-    assert check.returncode == 0, check.output[-5000:]
-    assert check.changed() == 0, check.output[-5000:]
 
 
 def test_bad_inventories_and_variables_are_refused_before_anything_changes(
