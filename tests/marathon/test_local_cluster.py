@@ -130,10 +130,27 @@ def test_an_authenticating_cluster_s_marathon_takes_the_operator_s_credential_on
         services = json.loads(files.services.read_text())
         other = api(url, "GET", "/v2/apps", auth=f"{services['principal']}:{services['secret']}")
         assert other.status == 401
-        # the CLI presents the operator's credential on its own
+        # the CLI presents the operator's credential on its own: `list`, and `task kill`,
+        # which asks the framework's web UI whether it is a Marathon (else tears it down)
         listed = infinity("list", "--json", env=env)
         assert listed.returncode == 0, listed.stderr
         assert json.loads(listed.stdout) == []
+        app = {"id": "/one", "cmd": "sleep 1000", "cpus": 0.1, "mem": 32}
+        assert api(url, "POST", "/v2/apps", app, auth=operator).status == 201
+        (task,) = wait_until(
+            lambda: [
+                t["id"]
+                for t in api(url, "GET", "/v2/apps/one/tasks", auth=operator).body["tasks"]
+                if t["state"] == "TASK_RUNNING"
+            ],
+            30,
+            message="the app running",
+        )
+        killed = infinity("task", "kill", task, "--scale", env=env)
+        assert killed.returncode == 0, killed.stderr
+        assert "through Marathon" in killed.stderr
+        assert killed.stdout.strip() == f"{task} TASK_KILLED"
+        assert api(url, "GET", "/v2/apps/one", auth=operator).body["app"]["instances"] == 0
         assert infinity("cluster", "down", env=env).returncode == 0
     finally:
         stop_processes(state.processes)
