@@ -8,6 +8,7 @@ as `hostname:UNIQUE` spread a service's pods over the agents as over separate ma
 With `authenticate` (what `infinity cluster up` does), the master authenticates frameworks,
 agents and operators against credentials generated once under `<dir>/credentials/` (0700):
 the agents present theirs, and the CLI and the scheduler library present `infinity.json`.
+Its Marathon's REST API then takes the operator's credential only (all but `/ping`).
 
 Stopping signals exactly the recorded pids, and only after checking (command line and
 start time in /proc) that each pid is still the process this module started.
@@ -300,6 +301,7 @@ class ClusterCredentials:
     agent: Path  # the agents' --credential
     marathon_secret: Path  # the local Marathon's --mesos_authentication_secret_file
     services: Path  # the service schedulers' credential (their INFINITY_CREDENTIAL)
+    marathon_api: Path  # Marathon's --http_credentials_file: the operator's principal only
 
     def master_flags(self) -> list[str]:
         return [
@@ -322,6 +324,7 @@ class ClusterCredentials:
         return [
             f"--mesos_authentication_principal={MARATHON_PRINCIPAL}",
             f"--mesos_authentication_secret_file={self.marathon_secret}",
+            f"--http_credentials_file={self.marathon_api}",
         ]
 
 
@@ -335,10 +338,19 @@ def ensure_credentials(directory: Path) -> ClusterCredentials:
         agent=where / f"{AGENT_PRINCIPAL}.json",
         marathon_secret=where / f"{MARATHON_PRINCIPAL}.secret",
         services=where / f"{SERVICES_PRINCIPAL}.json",
+        marathon_api=where / "marathon-api.json",
     )
     kept = (files.credentials, files.operator, files.agent, files.marathon_secret, files.services)
-    if all(p.exists() for p in kept):
-        return files
+    if not all(p.exists() for p in kept):
+        _generate(where, files)
+    # derived from the operator's file on every `up`: cluster directories made before
+    # Marathon's API was secured have the other files already
+    operator = json.loads(files.operator.read_text())
+    _write_private(files.marathon_api, {"credentials": [operator]})
+    return files
+
+
+def _generate(where: Path, files: ClusterCredentials) -> None:
     where.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(where, 0o700)
     entries = [
@@ -355,7 +367,6 @@ def ensure_credentials(directory: Path) -> ClusterCredentials:
     _write_private(files.agent, entries[1])
     _write_private_text(files.marathon_secret, entries[2]["secret"])
     _write_private(files.services, entries[3])
-    return files
 
 
 def _write_private(path: Path, doc: dict[str, Any]) -> None:

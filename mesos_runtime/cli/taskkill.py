@@ -15,7 +15,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from .endpoints import master_state, master_url, post_json, tls_context
+from mesos_runtime.security.authentication import basic_header
+
+from .endpoints import credential_for, master_state, master_url, post_json, tls_context
 from .output import fail
 from .sandbox import TERMINAL, TaskRef, all_tasks, find_task
 
@@ -57,10 +59,14 @@ def plan_kill(doc: dict[str, Any], query: str, master: str, *, teardown: bool) -
 
 def _is_marathon(url: str) -> bool:
     """Whether the framework's web UI is a Marathon (whatever its framework name): its
-    `/v2/info` says so."""
+    `/v2/info` says so (asked with the CLI's credential: a secured Marathon answers 401)."""
     if not url.startswith(("http://", "https://")):
         return False
-    request = urllib.request.Request(url + "/v2/info", headers={"Accept": "application/json"})
+    headers = {"Accept": "application/json"}
+    credential = credential_for(url)
+    if credential is not None:
+        headers["Authorization"] = basic_header(credential)
+    request = urllib.request.Request(url + "/v2/info", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=5, context=tls_context()) as response:
             info = json.loads(response.read())

@@ -34,6 +34,7 @@ from mesos_runtime.cli.localcluster import (
     stop_cluster,
 )
 from tests.harness.daemons import lose_host, wait_until
+from tests.harness.operator import operator_headers
 from tests.universe.test_universe_cli import files_server  # noqa: F401 - a fixture
 from tests.universe.tiny_package import SCHEMA, make_package
 
@@ -103,16 +104,20 @@ class Cluster:
         assert state is not None and state.marathon is not None
         return state.marathon.url
 
+    def _marathon_get(self, path: str) -> urllib.request.Request:
+        """A GET of the local Marathon's API, as the operator (the only one it admits)."""
+        return urllib.request.Request(self.marathon + path, headers=operator_headers(self.state))
+
     def app(self, name: str) -> dict[str, Any] | None:
         try:
-            with urllib.request.urlopen(f"{self.marathon}/v2/apps/{name}", timeout=10) as r:
+            with urllib.request.urlopen(self._marathon_get(f"/v2/apps/{name}"), timeout=10) as r:
                 return json.loads(r.read())["app"]
         except urllib.error.HTTPError as e:
             assert e.code == 404
             return None
 
     def apps(self) -> list[str]:
-        with urllib.request.urlopen(f"{self.marathon}/v2/apps", timeout=10) as r:
+        with urllib.request.urlopen(self._marathon_get("/v2/apps"), timeout=10) as r:
             return [a["id"] for a in json.loads(r.read())["apps"]]
 
     @property

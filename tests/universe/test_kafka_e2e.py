@@ -29,6 +29,7 @@ from mesos_runtime.cli.localcluster import (
     stop_cluster,
 )
 from tests.harness.daemons import lose_host, wait_until
+from tests.harness.operator import operator_headers
 
 pytestmark = pytest.mark.integration
 
@@ -257,7 +258,12 @@ def test_a_rollback_restores_the_earlier_setting(cluster: Cluster) -> None:
 def test_a_lost_agents_broker_is_replaced_on_another_host_and_data_survives(
     cluster: Cluster,
 ) -> None:
-    with urllib.request.urlopen(f"{cluster.state.marathon.url}/v2/apps/kafka") as r:  # type: ignore[union-attr]
+    state = cluster.state
+    assert state.marathon is not None
+    request = urllib.request.Request(
+        f"{state.marathon.url}/v2/apps/kafka", headers=operator_headers(state)
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
         scheduler_host = json.loads(r.read())["app"]["tasks"][0]["host"]
     brokers = cluster.brokers()
     victim, (host, _task) = next(
